@@ -1,0 +1,50 @@
+"""Pure helpers for the docker role: daemon.json registry settings, compose version checks."""
+import re
+from urllib.parse import urlsplit
+
+try:
+    from ansible.errors import AnsibleFilterError
+except ImportError:  # unit tests may run without Ansible on the path
+    AnsibleFilterError = ValueError
+
+_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def insecure_registries(mirrors):
+    """host[:port] of every plain-http mirror: dockerd refuses http mirrors not listed as insecure.
+
+    https mirrors need no entry. Anything that is not an http(s) URL with a host is an error,
+    raised here rather than as a daemon that will not start.
+    """
+    if not isinstance(mirrors, (list, tuple)):
+        raise AnsibleFilterError("registry mirrors must be a list of URLs, got %r" % type(mirrors).__name__)
+    hosts = []
+    for url in mirrors:
+        parts = urlsplit(str(url).strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise AnsibleFilterError("registry mirror %r is not an http(s) URL with a host" % (url,))
+        if parts.path not in ("", "/"):
+            raise AnsibleFilterError("registry mirror %r must not have a path" % (url,))
+        if parts.scheme == "http" and parts.netloc not in hosts:
+            hosts.append(parts.netloc)
+    return hosts
+
+
+def compose_version(text):
+    """'2.26.1' from `docker compose version --short` output in its distro spellings.
+
+    Examples: '2.26.1+ds1-0+deb13u1', 'v2.29.7', 'Docker Compose version v2.20.2', '2.26.1-4'.
+    """
+    match = _VERSION.search(str(text or ""))
+    if not match:
+        raise AnsibleFilterError("cannot read a Docker Compose version from %r" % (text,))
+    major, minor, patch = match.group(1), match.group(2), match.group(3) or "0"
+    return "%s.%s.%s" % (int(major), int(minor), int(patch))
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "credinet_insecure_registries": insecure_registries,
+            "credinet_compose_version": compose_version,
+        }

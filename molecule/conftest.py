@@ -1,0 +1,68 @@
+"""Helpers shared by every scenario's testinfra tests.
+
+Failure cases are exercised by running real playbooks against the scenario's instances,
+with Molecule's own inventory and ansible.cfg (Molecule exports both to the verifier).
+"""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+class PlaybookResult:
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.output = proc.stdout + proc.stderr
+
+    def recap(self, host):
+        """The PLAY RECAP counters of one host, as ints."""
+        for line in self.output.splitlines():
+            if line.startswith(host + " ") and "ok=" in line:
+                return {k: int(v) for k, v in (f.split("=") for f in line.split()[2:] if "=" in f)}
+        raise AssertionError("no recap for %s in:\n%s" % (host, self.output[-3000:]))
+
+
+def run_playbook(playbook, limit, *args, check=None):
+    """ansible-playbook against the scenario's inventory; returns PlaybookResult."""
+    inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
+    cmd = ["ansible-playbook", "-i", inventory, "--limit", limit, str(playbook), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=PROJECT)
+    result = PlaybookResult(proc)
+    if check is not None:
+        assert (result.rc == 0) == check, result.output[-4000:]
+    return result
+
+
+@pytest.fixture
+def playbook():
+    return run_playbook
+
+
+@pytest.fixture
+def scenario_dir():
+    return Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+
+
+@pytest.fixture
+def hostname(host):
+    return host.backend.get_hostname()
+
+
+@pytest.fixture
+def env_name(host):
+    return host.ansible.get_variables()["credinet_env"]
+
+
+def http_json(host, url):
+    """GET a URL from inside the host; returns (status, parsed JSON body)."""
+    out = host.check_output(
+        "python3 -c \"import json,sys,urllib.request,urllib.error\n"
+        "try:\n r=urllib.request.urlopen(sys.argv[1],timeout=10); print(r.status); print(r.read().decode())\n"
+        "except urllib.error.HTTPError as e:\n print(e.code); print(e.read().decode())\" %s" % url
+    )
+    status, body = out.split("\n", 1)
+    return int(status), json.loads(body)
