@@ -5,6 +5,7 @@ with Molecule's own inventory and ansible.cfg (Molecule exports both to the veri
 """
 import json
 import os
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -57,12 +58,18 @@ def env_name(host):
     return host.ansible.get_variables()["credinet_env"]
 
 
+def http_get(host, url):
+    """GET a URL from inside the host with its python3 (no curl needed); returns (status, text)."""
+    script = (
+        "import sys,urllib.request,urllib.error\n"
+        "try:\n r=urllib.request.urlopen(sys.argv[1],timeout=10); print(r.status); print(r.read().decode())\n"
+        "except urllib.error.HTTPError as e:\n print(e.code); print(e.read().decode())"
+    )
+    status, body = host.check_output("python3 -c %s %s" % (shlex.quote(script), shlex.quote(url))).split("\n", 1)
+    return int(status), body
+
+
 def http_json(host, url):
     """GET a URL from inside the host; returns (status, parsed JSON body)."""
-    out = host.check_output(
-        "python3 -c \"import json,sys,urllib.request,urllib.error\n"
-        "try:\n r=urllib.request.urlopen(sys.argv[1],timeout=10); print(r.status); print(r.read().decode())\n"
-        "except urllib.error.HTTPError as e:\n print(e.code); print(e.read().decode())\" %s" % url
-    )
-    status, body = out.split("\n", 1)
-    return int(status), json.loads(body)
+    status, body = http_get(host, url)
+    return status, json.loads(body)

@@ -1,6 +1,19 @@
+import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
-for plugin_dir in ("filter_plugins",):
-    sys.path.insert(0, str(ROOT / plugin_dir))
+sys.path.insert(0, str(ROOT / "filter_plugins"))
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """Import a script of scripts/ (their names have dashes) as a module."""
+    def load(name):
+        spec = importlib.util.spec_from_file_location(name.replace("-", "_"), ROOT / "scripts" / (name + ".py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load

@@ -1,0 +1,78 @@
+# credinet-ops — every entry point an operator or CI needs. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export CREDINET_CACHE ?= /var/cache/credinet-ops
+export ANSIBLE_FORCE_COLOR ?= 0
+export PY_COLORS ?= 0
+
+PLAYBOOKS := $(wildcard playbooks/*.yml)
+ENVIRONMENTS := prod dev sandbox
+# Every Molecule scenario; `make molecule SCENARIOS=base` runs one.
+SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+
+.PHONY: help venv collections outer lint syntax unit molecule test sandbox sandbox-destroy clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+venv: $(VENV)/.installed ## Python toolchain (pinned, requirements.txt)
+$(VENV)/.installed: requirements.txt
+	@echo "==> Python venv $(VENV) from requirements.txt"
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+collections: venv ## Ansible collections of requirements.yml (offline when bundled)
+	$(BIN)/python scripts/ensure-collections.py
+
+outer: ## Outer machine: Docker engine, image mirror, sandbox images, fixture repo
+	@bash harness/up.sh
+
+lint: venv collections ## yamllint + ansible-lint (production profile)
+	@echo "==> yamllint"
+	yamllint --strict .
+	@echo "==> ansible-lint"
+	ansible-lint --profile production
+
+syntax: venv collections ## --syntax-check of every playbook against every inventory
+	@for inv in $(ENVIRONMENTS); do for pb in $(PLAYBOOKS); do \
+	  echo "==> syntax-check $$pb (inventories/$$inv)"; \
+	  ansible-playbook -i inventories/$$inv --syntax-check $$pb >/dev/null; \
+	done; done
+
+unit: venv ## Unit tests of the plugins and scripts, inventory and repository checks
+	pytest
+
+molecule: venv collections outer ## Every Molecule scenario: create, converge, idempotence, verify, destroy
+	@for s in $(SCENARIOS); do \
+	  echo "==> molecule test -s $$s"; \
+	  docker volume rm -f credinet-molecule-$$s-prod-docker credinet-molecule-$$s-dev-docker >/dev/null; \
+	  start=$$(date +%s); \
+	  molecule test -s $$s; \
+	  echo "==> scenario $$s passed in $$(( $$(date +%s) - start ))s"; \
+	done
+
+test: lint syntax unit molecule ## Everything CI runs
+	@echo "==> make test: all checks passed"
+
+sandbox: venv collections outer ## Boot sandbox prod+dev hosts and converge site.yml on them
+	@echo "==> Sandbox hosts (molecule create -s sandbox)"
+	molecule create -s sandbox
+	@mkdir -p .cache
+	@echo "==> ansible-playbook -i inventories/sandbox playbooks/site.yml"
+	ansible-playbook -i inventories/sandbox playbooks/site.yml | tee .cache/sandbox-last.log
+	@$(BIN)/python scripts/sandbox-summary.py .cache/sandbox-last.log
+
+sandbox-destroy: venv ## Remove the sandbox hosts and their Docker volumes
+	molecule destroy -s sandbox
+	docker volume rm -f credinet-molecule-sandbox-prod-docker credinet-molecule-sandbox-dev-docker >/dev/null
+
+clean: ## Remove the venv and local caches (not the image cache in $(CREDINET_CACHE))
+	rm -rf $(VENV) .cache .pytest_cache

@@ -1,0 +1,28 @@
+"""playbooks/site.yml on the sandbox prod and dev hosts: the environment-level outcome."""
+import pytest
+from packaging.version import Version
+
+EXPECTED = {"sandbox-prod": ("prod", "main"), "sandbox-dev": ("dev", "develop")}
+
+
+def test_host_has_its_environment(host, hostname):
+    variables = host.ansible.get_variables()
+    assert (variables["credinet_env"], variables["credinet_app_branch"]) == EXPECTED[hostname]
+
+
+def test_clock_zone_is_mexico_city(host):
+    assert host.check_output("timedatectl show --property=Timezone --value") == "America/Mexico_City"
+    assert host.check_output("date +%z") == "-0600"
+
+
+def test_operator_runs_compose_v2(host):
+    version = host.check_output("runuser -u jair -- docker compose version --short")
+    assert Version(version.split("+")[0].split("-")[0].lstrip("v")) >= Version("2.18")
+
+
+@pytest.mark.parametrize("bad", ['{"credinet_env": "staging"}'])
+def test_host_outside_prod_dev_is_refused_before_any_change(hostname, playbook, scenario_dir, bad):
+    result = playbook(scenario_dir / "converge.yml", hostname, "-e", bad)
+    assert result.rc != 0
+    assert "must be in exactly one of the groups prod/dev" in result.output
+    assert result.recap(hostname)["changed"] == 0
