@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "filter_plugins"))
+for plugin_dir in ("filter_plugins", "module_utils"):
+    sys.path.insert(0, str(ROOT / plugin_dir))
 
 
 @pytest.fixture(scope="session")
