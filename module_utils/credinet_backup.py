@@ -136,8 +136,8 @@ def plan(sets, now, policy):
     """Split backup sets into (keep, delete).
 
     keep maps set key -> the reasons it is kept; delete lists the sets to remove. Rules:
-    - the newest `min_good` restorable sets are kept whatever their age (a month of failing
-      runs must not erase the last good backups);
+    - the newest `min_good` verified sets are kept whatever their age (a month of failing
+      runs must not erase the last good backups); legacy files top up when there are fewer;
     - anything younger than keep_days is kept (failed ones: failed_keep_days);
     - with GFS counts, the newest restorable set of each of the last N days/weeks/months.
     """
@@ -148,7 +148,11 @@ def plan(sets, now, policy):
         keep.setdefault(backup.key, []).append(reason)
 
     restorable = [s for s in sets if s.restorable]
-    for backup in sorted(restorable, key=lambda s: s.taken_at, reverse=True)[: policy.min_good]:
+    # Verified sets first; legacy files only top up when fewer than min_good are verified.
+    def newest_first(status):
+        return sorted((s for s in sets if s.status == status), key=lambda s: s.taken_at, reverse=True)
+
+    for backup in (newest_first(GOOD) + newest_first(LEGACY))[: policy.min_good]:
         mark(backup, "newest-%d-good" % policy.min_good)
     for backup in sets:
         age = now - backup.taken_at

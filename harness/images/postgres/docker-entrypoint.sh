@@ -17,13 +17,14 @@ fi
 
 run_init_files() {
   local f
+  shopt -s nullglob
   for f in /docker-entrypoint-initdb.d/*; do
     case "$f" in
       *.sh)
         if [ -x "$f" ]; then echo "running $f"; "$f"; else echo "sourcing $f"; . "$f"; fi ;;
       *.sql) echo "running $f"; psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" -f "$f" ;;
       *.sql.gz) echo "running $f"; gunzip -c "$f" | psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" ;;
-      *) [ -e "$f" ] && echo "ignoring $f" ;;
+      *) echo "ignoring $f" ;;
     esac
   done
 }

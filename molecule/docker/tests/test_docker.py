@@ -62,7 +62,7 @@ def test_bad_log_rotation_fails_in_preflight(host, hostname, playbook, scenario_
 
 @pytest.fixture
 def fixture_stack(host, hostname, playbook, scenario_dir):
-    stack = scenario_dir / "fixture-stack.yml"
+    stack = scenario_dir.parent / "shared" / "fixture-app.yml"
     up = playbook(stack, hostname, check=True)
     yield up
     playbook(stack, hostname, "-e", "proof_state=absent", check=True)

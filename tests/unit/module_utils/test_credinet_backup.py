@@ -119,6 +119,14 @@ class TestPlan:
         assert len({(s.taken_at.year, s.taken_at.month) for s in monthly}) == 3
         assert len(delete) == len(sets) - len(kept)
 
+    def test_verified_sets_win_over_newer_legacy_files_for_protection(self):
+        good = [bset(d) for d in range(60, 62)]
+        legacy = cb.BackupSet("/old/new.sql.gz", NOW - dt.timedelta(days=40), "legacy", ("/old/new.sql.gz",))
+        keep, delete = cb.plan(good + [legacy], NOW, cb.Policy(keep_days=30, min_good=2))
+        assert delete == [legacy]
+        keep, delete = cb.plan(good + [legacy], NOW, cb.Policy(keep_days=30, min_good=3))
+        assert delete == []
+
     def test_failed_sets_are_kept_for_failed_keep_days(self):
         sets = [bset(3, "failed"), bset(9, "failed"), bset(0)]
         keep, delete = cb.plan(sets, NOW, cb.Policy(keep_days=30, min_good=1, failed_keep_days=7))

@@ -1,0 +1,198 @@
+"""Role `backup` on a prod host running the fixture stack: real dumps, real verification."""
+import json
+import re
+
+import pytest
+
+from conftest import http_json
+
+DIR = "/var/backups/credinet"
+PROM = "/var/lib/prometheus/node-exporter/credinet_backup.prom"
+DB_FILTER = "--filter label=com.docker.compose.project=credinet --filter label=com.docker.compose.service=postgres"
+
+
+def db_cid(host, all_states=False):
+    return host.check_output("docker ps %s -q %s" % ("-a" if all_states else "", DB_FILTER))
+
+
+def psql(host, sql, db="credinet"):
+    return host.check_output("docker exec %s psql -qAtX -U credinet -d %s -c %s" % (db_cid(host), db, _q(sql)))
+
+
+def _q(text):
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def metric(host, name, path=PROM):
+    for line in host.file(path).content_string.splitlines():
+        if line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("%s not in %s" % (name, path))
+
+
+def newest_good(host):
+    sets = json.loads(host.check_output("credinet-backup list --json"))
+    return [s for s in sets if s["status"] == "good"][-1]
+
+
+@pytest.fixture(scope="module")
+def backup(host):
+    run = host.run("credinet-backup run")
+    assert run.rc == 0, run.stdout + run.stderr
+    latest = newest_good(host)
+    manifest = json.loads(host.file("%s/%s.manifest.json" % (DIR, latest["key"])).content_string)
+    return latest, manifest
+
+
+def test_backup_set_files_and_modes(host, backup):
+    latest, manifest = backup
+    assert host.file(DIR).mode == 0o700
+    names = sorted(f.rsplit("/", 1)[1] for f in latest["files"])
+    key = latest["key"]
+    assert names == sorted([key + ".dump.zst", key + ".globals.sql.zst", key + ".manifest.json"])
+    for name in names:
+        assert host.file("%s/%s" % (DIR, name)).mode == 0o600
+    assert re.match(r"^credinet_credinet_\d{8}T\d{6}-0600$", key), "file names carry Mexico City time"
+    assert not [n for n in host.file(DIR).listdir() if n.endswith(".partial")]
+
+
+def test_manifest_describes_the_dump(host, backup):
+    latest, manifest = backup
+    assert manifest["status"] == "good"
+    assert manifest["verify"]["errors"] == []
+    dump = "%s/%s" % (DIR, manifest["files"]["dump"]["name"])
+    assert host.check_output("sha256sum %s" % dump).split()[0] == manifest["files"]["dump"]["sha256"]
+    assert manifest["files"]["dump"]["size"] == host.file(dump).size
+    assert manifest["server_version"].startswith("17")
+    tables = manifest["tables"]
+    assert {t: tables["public." + t]["rows"] for t in ("users", "loans", "payments")} == {"users": 3, "loans": 3, "payments": 5}
+    assert manifest["duration_seconds"] > 0
+
+
+def test_globals_dump_has_the_roles(host, backup):
+    latest, manifest = backup
+    text = host.check_output("zstd -dc %s/%s" % (DIR, manifest["files"]["globals"]["name"]))
+    assert "CREATE ROLE credinet" in text
+
+
+def test_success_metrics(host, backup):
+    latest, manifest = backup
+    assert host.file(PROM).mode == 0o644
+    assert metric(host, "credinet_backup_last_exit_status") == 0
+    assert metric(host, "credinet_backup_last_verify_ok") == 1
+    assert metric(host, "credinet_backup_last_size_bytes") == manifest["files"]["dump"]["size"]
+    assert metric(host, "credinet_backup_last_success_timestamp_seconds") > 1.7e9
+
+
+def test_cron_entries_at_mexico_city_times(host):
+    cron = host.file("/etc/cron.d/credinet-backup").content_string
+    assert re.search(r"^0 2 \* \* \* root /usr/local/bin/credinet-backup run >> /var/log/credinet/backup.log 2>&1$", cron, re.M)
+    assert re.search(r"^0 4 \* \* 0 root /usr/local/bin/credinet-backup drill ", cron, re.M)
+    assert "intraday" not in cron
+    assert host.file("/etc/credinet/backup.json").mode == 0o600
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_damaged_copies_fail_verification(host, backup, damage):
+    latest, manifest = backup
+    dump = "%s/%s" % (DIR, manifest["files"]["dump"]["name"])
+    copy = "/tmp/damaged-%s.dump.zst" % damage
+    if damage == "truncate":
+        host.run_expect([0], "head -c $(( $(stat -c %%s %s) * 60 / 100 )) %s > %s" % (dump, dump, copy))
+    else:
+        host.run_expect([0], "cp %s %s && printf '\\xff\\x00\\xff\\x00' | dd of=%s bs=1 seek=$(( $(stat -c %%s %s) / 2 )) "
+                             "conv=notrunc status=none" % (dump, copy, copy, copy))
+    result = host.run("credinet-backup verify %s --file %s" % (latest["key"], copy))
+    assert result.rc == 1
+    assert "sha256 mismatch" in result.stdout
+    assert "full decode failed" in result.stdout or "decompression failed" in result.stdout
+
+
+def test_truncated_archive_inside_valid_compression_is_caught_by_the_full_decode(host, backup):
+    # The compressed stream is intact here: only pg_restore's decode can see the damage.
+    latest, manifest = backup
+    dump = "%s/%s" % (DIR, manifest["files"]["dump"]["name"])
+    copy = "/tmp/cut-archive.dump.zst"
+    host.run_expect([0], "zstd -qdc %s > /tmp/raw.dump && head -c $(( $(stat -c %%s /tmp/raw.dump) * 60 / 100 )) "
+                         "/tmp/raw.dump | zstd -q -o %s -f" % (dump, copy))
+    result = host.run("credinet-backup verify %s --file %s" % (latest["key"], copy))
+    assert result.rc == 1
+    assert "full decode failed" in result.stdout
+
+
+def test_stopped_database_fails_cleanly(host, backup):
+    before = sorted(host.file(DIR).listdir())
+    cid = db_cid(host)
+    host.run_expect([0], "docker stop %s" % cid)
+    try:
+        result = host.run("credinet-backup run")
+    finally:
+        host.run_expect([0], "docker start %s" % cid)
+        host.run_expect([0], "for i in $(seq 60); do docker exec %s pg_isready -q -h 127.0.0.1 && exit 0; sleep 1; done; exit 1" % cid)
+    assert result.rc == 1
+    assert "database container not running" in result.stdout
+    assert sorted(host.file(DIR).listdir()) == before
+    assert metric(host, "credinet_backup_last_exit_status") == 1
+    assert metric(host, "credinet_backup_last_success_timestamp_seconds") > 0
+    last = json.loads(host.file("/var/lib/credinet-backup/notifications.jsonl").content_string.splitlines()[-1])
+    assert last["event"] == "backup_failed"
+    assert last["level"] == "critical"
+    assert "database container not running" in last["text"]
+
+
+def test_restore_drill_matches_every_table_of_the_source(host, backup):
+    latest, manifest = backup
+    result = host.run("credinet-backup drill --set %s" % latest["key"])
+    assert result.rc == 0, result.stdout
+    assert "every table's rows and checksum match" in result.stdout
+    assert metric(host, "credinet_restore_drill_last_ok", PROM.replace("backup", "restore_drill")) == 1
+    assert host.check_output("docker ps -aq --filter name=credinet-restore-drill") == ""
+    # And the manifest equals the live source (nothing wrote since the backup).
+    for table, stats in manifest["tables"].items():
+        live = psql(host, "SET TimeZone TO 'UTC'; SELECT count(*)||' '||coalesce(sum(hashtextextended(t::text,0)),0) FROM %s t"
+                    % table)
+        assert live == "%d %s" % (stats["rows"], stats["checksum"]), table
+
+
+def test_retention_with_backdated_sets(host, scenario_dir):
+    """60 days of failed runs after 7 good ones: prune keeps the good ones; then plain 30-day pruning."""
+    script = (scenario_dir / "tests" / "make_backdated_sets.py").read_text()
+    host.run_expect([0], "rm -rf /tmp/ret && mkdir -p /tmp/ret/sets /tmp/ret/legacy")
+    host.run_expect([0], "python3 - <<'PY'\n%s\nPY" % script)
+    env = "CREDINET_BACKUP_CONFIG=/tmp/ret/backup.json"
+    result = host.run("%s credinet-backup prune" % env)
+    assert result.rc == 0, result.stdout
+    left = json.loads(host.check_output("%s credinet-backup list --json" % env))
+    good = [s for s in left if s["status"] == "good"]
+    assert len(good) == 7, "the newest 7 good backups survive 60 days of failures"
+    failed = [s for s in left if s["status"] == "failed"]
+    assert len(failed) == 7, "failed runs are kept 7 days"
+    assert [s["status"] for s in left if s["status"] == "legacy"] == ["legacy"], "recent legacy kept, old legacy pruned"
+    # Now 40 daily good backups: normal 30-day pruning.
+    host.run_expect([0], "python3 - normal <<'PY'\n%s\nPY" % script)
+    host.run_expect([0], "%s credinet-backup prune" % env)
+    left = json.loads(host.check_output("%s credinet-backup list --json" % env))
+    assert len([s for s in left if s["status"] == "good"]) == 30
+
+
+def test_restore_on_prod_without_confirmation_is_refused(host, hostname, playbook, scenario_dir):
+    databases = psql(host, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database", db="postgres")
+    result = playbook(scenario_dir.parents[1] / "playbooks" / "restore.yml", hostname)
+    assert result.rc != 0
+    assert "Re-run with -e restore_confirm=%s" % hostname in result.output
+    assert result.recap(hostname)["changed"] == 0
+    assert psql(host, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database", db="postgres") == databases
+
+
+def test_confirmed_restore_brings_back_the_backup_and_keeps_the_previous_data(host, hostname, playbook, scenario_dir, backup):
+    latest, manifest = backup
+    psql(host, "INSERT INTO payments (loan_id, amount) VALUES (1, 99.99)")
+    assert psql(host, "SELECT count(*) FROM payments") == "6"
+    result = playbook(scenario_dir.parents[1] / "playbooks" / "restore.yml", hostname,
+                      "-e", "restore_confirm=%s" % hostname, "-e", "restore_backup=%s" % latest["key"], check=True)
+    assert "previous data kept as database credinet__pre_restore_" in result.output
+    assert psql(host, "SELECT count(*) FROM payments") == "5"
+    previous = psql(host, "SELECT datname FROM pg_database WHERE datname LIKE 'credinet__pre_restore_%'", db="postgres")
+    assert psql(host, "SELECT count(*) FROM payments", db=previous.splitlines()[-1]) == "6"
+    status, body = http_json(host, "http://127.0.0.1:8000/health")
+    assert status == 200 and body["db"]["payments"] == 5
