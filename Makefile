@@ -16,7 +16,7 @@ ENVIRONMENTS := prod dev sandbox
 # Every Molecule scenario; `make molecule SCENARIOS=base` runs one.
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: help venv collections outer lint syntax unit molecule test sandbox sandbox-destroy clean
+.PHONY: help venv collections outer lint syntax unit molecule test sandbox sandbox-destroy bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ sandbox: venv collections outer ## Boot sandbox prod+dev hosts and converge site
 sandbox-destroy: venv ## Remove the sandbox hosts and their Docker volumes
 	molecule destroy -s sandbox
 	docker volume rm -f credinet-molecule-sandbox-prod-docker credinet-molecule-sandbox-dev-docker >/dev/null
+
+bench: ## Benchmarks on the sandbox (make sandbox first); prints tables, asserts nothing
+	@for b in bench/*.sh; do echo "==> $$b"; bash $$b; done
 
 clean: ## Remove the venv and local caches (not the image cache in $(CREDINET_CACHE))
 	rm -rf $(VENV) .cache .pytest_cache

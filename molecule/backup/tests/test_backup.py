@@ -196,3 +196,17 @@ def test_confirmed_restore_brings_back_the_backup_and_keeps_the_previous_data(ho
     assert psql(host, "SELECT count(*) FROM payments", db=previous.splitlines()[-1]) == "6"
     status, body = http_json(host, "http://127.0.0.1:8000/health")
     assert status == 200 and body["db"]["payments"] == 5
+
+
+def test_legacy_sql_gz_from_the_old_script_is_listed_and_restorable(host):
+    legacy_dir = "/home/jair/proyectos/credinet-v2/backups"
+    legacy = legacy_dir + "/credinet_backup_20261101_020000.sql.gz"
+    host.run_expect([0], "mkdir -p %s && docker exec %s pg_dump -U credinet credinet | gzip > %s" % (legacy_dir, db_cid(host), legacy))
+    listed = json.loads(host.check_output("credinet-backup list --json"))
+    assert [s["status"] for s in listed if s["key"] == legacy] == ["legacy"]
+    assert host.run("credinet-backup verify %s" % legacy).rc == 0
+    psql(host, "DELETE FROM payments WHERE amount = 2200.00")
+    result = host.run("credinet-backup restore --set %s --yes" % legacy)
+    assert result.rc == 0, result.stdout
+    assert psql(host, "SELECT count(*) FROM payments") == "5"
+    assert host.file(legacy).exists, "restoring never deletes the legacy file"

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Backup benchmark on the sandbox prod host (run `make sandbox` first):
+# fills the fixture database with a synthetic lending data set (>= 500 MB by default), then
+# compares, in one run, the seed's `pg_dump | gzip` with `credinet-backup run` (pg_dump -Fc -Z0
+# | zstd, plus verification), and the restore time (restore drill into a throwaway container).
+# A measurement, not a test: it prints a table and asserts nothing about speed.
+#   PAYMENTS=9000000 bash bench/backup-bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HOST=${HOST:-sandbox-prod}
+USERS=${USERS:-300000}
+LOANS=${LOANS:-900000}
+PAYMENTS=${PAYMENTS:-9000000}
+APP_DIR=/home/jair/proyectos/credinet-v2
+in_host() { docker exec "$HOST" bash -c "$1"; }
+now() { date +%s.%N; }
+elapsed() { echo "$2 - $1" | bc; }
+
+command -v bc >/dev/null || { apt-get install -y -qq bc >/dev/null; }
+docker inspect "$HOST" >/dev/null 2>&1 || { echo "no $HOST: run make sandbox first" >&2; exit 1; }
+
+echo "==> fixture stack on $HOST (compose project credinet)"
+.venv/bin/ansible-playbook -i inventories/sandbox -l "$HOST" molecule/shared/fixture-app.yml \
+  -e proof_dir=$APP_DIR -e proof_project=credinet >/dev/null
+PG=$(in_host "docker ps -q --filter label=com.docker.compose.project=credinet --filter label=com.docker.compose.service=postgres")
+psql_() { in_host "docker exec -i $PG psql -qAtX -v ON_ERROR_STOP=1 -U credinet -d credinet" <<<"$1"; }
+
+size=$(psql_ "SELECT pg_database_size('credinet')")
+if [ "$size" -lt 500000000 ]; then
+  echo "==> generating $USERS users, $LOANS loans, $PAYMENTS payments (takes a few minutes)"
+  psql_ "
+    TRUNCATE payments, loans, users RESTART IDENTITY CASCADE;
+    INSERT INTO users (email, full_name, created_at)
+      SELECT 'user' || g || '@example.test', 'Cliente ' || g, now() - (g % 1000) * interval '1 day'
+      FROM generate_series(1, $USERS) g;
+    INSERT INTO loans (user_id, principal, rate, status, created_at)
+      SELECT 1 + (g % $USERS), 1000 + (g % 50000), 0.03 + (g % 30) / 1000.0,
+             (ARRAY['active','paid','late'])[1 + g % 3], now() - (g % 700) * interval '1 day'
+      FROM generate_series(1, $LOANS) g;
+    INSERT INTO payments (loan_id, amount, paid_at)
+      SELECT 1 + (g % $LOANS), 50 + (g % 5000) / 10.0, now() - (g % 600) * interval '1 day'
+      FROM generate_series(1, $PAYMENTS) g;
+    ANALYZE;"
+  size=$(psql_ "SELECT pg_database_size('credinet')")
+fi
+echo "    database size: $((size / 1000000)) MB"
+
+echo "==> seed: pg_dump | gzip"
+t0=$(now)
+in_host "docker exec $PG pg_dump -U credinet credinet | gzip > /tmp/seed-bench.sql.gz"
+seed_time=$(elapsed "$t0" "$(now)")
+seed_size=$(in_host "stat -c %s /tmp/seed-bench.sql.gz")
+in_host "rm -f /tmp/seed-bench.sql.gz"
+
+echo "==> credinet-backup run (dump + verify)"
+t0=$(now)
+in_host "credinet-backup run --no-prune >/tmp/bench-run.log 2>&1" || { in_host "cat /tmp/bench-run.log"; exit 1; }
+ours_time=$(elapsed "$t0" "$(now)")
+key=$(in_host "credinet-backup list --json" | python3 -c 'import json,sys; print([s["key"] for s in json.load(sys.stdin) if s["status"]=="good"][-1])')
+manifest=$(in_host "cat /var/backups/credinet/$key.manifest.json")
+read -r ours_size dump_s total_s < <(python3 -c 'import json,sys; m=json.loads(sys.argv[1]); print(m["files"]["dump"]["size"], m["dump_seconds"], m["duration_seconds"])' "$manifest")
+verify_s=$(echo "$total_s - $dump_s" | bc)
+
+echo "==> restore drill (restore into a throwaway container + checksums)"
+t0=$(now)
+in_host "credinet-backup drill --set $key >/tmp/bench-drill.log 2>&1" || { in_host "cat /tmp/bench-drill.log"; exit 1; }
+drill_time=$(elapsed "$t0" "$(now)")
+
+printf '\n%-44s %10s %10s\n' "step (database $((size / 1000000)) MB)" "seconds" "MB"
+printf '%-44s %10.1f %10.1f\n' "seed: pg_dump | gzip" "$seed_time" "$(echo "$seed_size / 1000000" | bc -l)"
+printf '%-44s %10.1f %10.1f\n' "credinet-backup: snapshot, pg_dump -Fc | zstd" "$dump_s" "$(echo "$ours_size / 1000000" | bc -l)"
+printf '%-44s %10.1f %10s\n' "credinet-backup: verify (sha256, full decode)" "$verify_s" "-"
+printf '%-44s %10.1f %10s\n' "credinet-backup run, end to end" "$ours_time" "-"
+printf '%-44s %10.1f %10s\n' "restore drill (restore + checksum compare)" "$drill_time" "-"
