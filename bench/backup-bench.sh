@@ -23,9 +23,10 @@ echo "==> fixture stack on $HOST (compose project credinet)"
 .venv/bin/ansible-playbook -i inventories/sandbox -l "$HOST" molecule/shared/fixture-app.yml \
   -e proof_dir=$APP_DIR -e proof_project=credinet >/dev/null
 PG=$(in_host "docker ps -q --filter label=com.docker.compose.project=credinet --filter label=com.docker.compose.service=postgres")
-psql_() { in_host "docker exec -i $PG psql -qAtX -v ON_ERROR_STOP=1 -U credinet -d credinet" <<<"$1"; }
+psql_() { docker exec -i "$HOST" docker exec -i "$PG" psql -qAtX -v ON_ERROR_STOP=1 -U credinet -d credinet <<<"$1"; }
 
 size=$(psql_ "SELECT pg_database_size('credinet')")
+[ -n "$size" ] || { echo "cannot read the database size" >&2; exit 1; }
 if [ "$size" -lt 500000000 ]; then
   echo "==> generating $USERS users, $LOANS loans, $PAYMENTS payments (takes a few minutes)"
   psql_ "
