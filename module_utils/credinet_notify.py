@@ -358,6 +358,6 @@ def dispatch(settings, event, level, text, host=None, env=None, channels=None, d
         try:
             results[channel] = {"ok": True, "detail": redact(senders[channel](), secrets)}
         except Exception as exc:  # isolation: any failure is this channel's alone
-            detail = "%s: %s" % (type(exc).__name__, exc)
+            detail = str(exc) if isinstance(exc, NotifyError) else "%s: %s" % (type(exc).__name__, exc)
             results[channel] = {"ok": False, "detail": redact(detail, secrets)}
     return results

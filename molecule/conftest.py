@@ -27,11 +27,11 @@ class PlaybookResult:
         raise AssertionError("no recap for %s in:\n%s" % (host, self.output[-3000:]))
 
 
-def run_playbook(playbook, limit, *args, check=None):
+def run_playbook(playbook, limit, *args, check=None, env=None):
     """ansible-playbook against the scenario's inventory; returns PlaybookResult."""
     inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
     cmd = ["ansible-playbook", "-i", inventory, "--limit", limit, str(playbook), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=PROJECT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=PROJECT, env={**os.environ, **(env or {})})
     result = PlaybookResult(proc)
     if check is not None:
         assert (result.rc == 0) == check, result.output[-4000:]
