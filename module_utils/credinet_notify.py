@@ -253,9 +253,10 @@ def retry_after_of(result):
         return 1.0
 
 
-def send_with_retry(send, attempts=4, max_wait=30.0, backoff=1.0, sleep=time.sleep):
+def send_with_retry(send, attempts=4, max_wait=30.0, backoff=1.0, sleep=None):
     """Call send() until it answers 2xx. 429: wait retry_after (at most max_wait, else give
     up); 5xx and network errors: exponential backoff; other statuses fail at once."""
+    sleep = sleep or time.sleep  # looked up per call, so tests can patch time.sleep
     last = "no attempt"
     for attempt in range(1, attempts + 1):
         try:
@@ -280,7 +281,7 @@ def send_with_retry(send, attempts=4, max_wait=30.0, backoff=1.0, sleep=time.sle
     raise NotifyError("gave up after %d attempt(s): %s" % (attempt, last))
 
 
-def send_telegram(settings, chat_id, title, body, sleep=time.sleep):
+def send_telegram(settings, chat_id, title, body, sleep=None):
     base = settings.get("TELEGRAM_API_BASE", "https://api.telegram.org").rstrip("/")
     url = "%s/bot%s/sendMessage" % (base, settings["TELEGRAM_BOT_TOKEN"])
     parse_mode = settings.get("TELEGRAM_PARSE_MODE", "MarkdownV2")
@@ -290,7 +291,7 @@ def send_telegram(settings, chat_id, title, body, sleep=time.sleep):
     return "%d message(s)" % len(payloads)
 
 
-def send_discord(settings, title, body, level, sleep=time.sleep):
+def send_discord(settings, title, body, level, sleep=None):
     url = settings["DISCORD_WEBHOOK_URL"]
     base = settings.get("DISCORD_API_BASE", "")
     if base:  # tests: same path, loopback server
@@ -330,7 +331,7 @@ def configured_channels(settings):
     return [c for c in CHANNELS if has[c]]
 
 
-def dispatch(settings, event, level, text, host=None, env=None, channels=None, dry_run=False, sleep=time.sleep):
+def dispatch(settings, event, level, text, host=None, env=None, channels=None, dry_run=False, sleep=None):
     """Send to every routed channel; one channel's failure never stops the others.
 
     Returns {channel: {"ok": bool, "detail": str}} with every detail redacted.
