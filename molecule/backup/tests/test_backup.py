@@ -222,3 +222,18 @@ def test_a_dump_larger_than_a_pipe_buffer_verifies(host):
     latest = newest_good(host)
     assert latest["size"] > 256 * 1024
     assert host.run("credinet-backup drill --set %s" % latest["key"]).rc == 0
+
+
+def test_gzip_is_selectable_and_texts_follow_the_language(host):
+    host.run_expect([0], "rm -rf /tmp/gz && mkdir -p /tmp/gz && python3 -c \"import json; c=json.load(open("
+                         "'/etc/credinet/backup.json')); c.update(backup_dir='/tmp/gz/sets', compression='gzip', lang='en', "
+                         "metrics_dir='', state_dir='/tmp/gz/state', legacy_dirs=[]); json.dump(c, open('/tmp/gz/backup.json', 'w'))\"")
+    env = "CREDINET_BACKUP_CONFIG=/tmp/gz/backup.json"
+    result = host.run("%s credinet-backup run --no-prune" % env)
+    assert result.rc == 0, result.stdout
+    (backup,) = json.loads(host.check_output("%s credinet-backup list --json" % env))
+    assert backup["status"] == "good"
+    assert any(f.endswith(".dump.gz") for f in backup["files"])
+    assert host.run("%s credinet-backup verify" % env).rc == 0
+    record = json.loads(host.file("/tmp/gz/state/notifications.jsonl").content_string.splitlines()[-1])
+    assert record["text"].startswith("Backup OK on ")
