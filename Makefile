@@ -53,6 +53,7 @@ unit: venv ## Unit tests of the plugins and scripts, inventory and repository ch
 molecule: venv collections outer ## Every Molecule scenario: create, converge, idempotence, verify, destroy
 	@for s in $(SCENARIOS); do \
 	  echo "==> molecule test -s $$s"; \
+	  molecule destroy -s $$s >/dev/null 2>&1 || true; \
 	  docker volume rm -f credinet-molecule-$$s-prod-docker credinet-molecule-$$s-dev-docker >/dev/null; \
 	  start=$$(date +%s); \
 	  molecule test -s $$s; \

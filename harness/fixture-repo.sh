@@ -27,6 +27,7 @@ create_repo() {
   git_fixture -C "$work" commit -q -am "develop: feature work not yet in main"
   rm -rf "$BARE"
   git_fixture clone -q --bare "$work" "$BARE"
+  git -C "$BARE" symbolic-ref HEAD refs/heads/main  # default branch, as on the real remote
   touch "$BARE/git-daemon-export-ok"
 }
 

@@ -1,4 +1,6 @@
 """playbooks/site.yml on the sandbox prod and dev hosts: the environment-level outcome."""
+import json
+
 import pytest
 from packaging.version import Version
 
@@ -26,3 +28,14 @@ def test_host_outside_prod_dev_is_refused_before_any_change(hostname, playbook, 
     assert result.rc != 0
     assert "must be in exactly one of the groups prod/dev" in result.output
     assert result.recap(hostname)["changed"] == 0
+
+
+def test_each_environment_runs_its_branch(host, hostname):
+    from conftest import http_get, http_json
+    status, body = http_json(host, "http://127.0.0.1:8000/health")
+    assert status == 200 and body["status"] == "ok"
+    release = json.loads(host.file("/var/lib/credinet-deploy/release.json").content_string)
+    assert body["version"] == release["sha"] and release["ref"] == EXPECTED[hostname][1]
+    status, page = http_get(host, "http://127.0.0.1:8080/")
+    assert status == 200
+    assert ("(develop)" in page) == (hostname == "sandbox-dev")

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Downtime of a real deploy on the sandbox prod host (run `make sandbox` first): a prober
+# inside the host hits /health every 100 ms while playbooks/deploy.yml rolls out a new
+# commit (build + recreate + health gate). Prints a table; asserts nothing about speed.
+# Uses its own copy of the fixture repository, so the shared one is left untouched.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HOST=${HOST:-sandbox-prod}
+CACHE=${CREDINET_CACHE:-/var/cache/credinet-ops}
+BENCH_REPO=$CACHE/git/credinet-v2-bench.git
+docker inspect "$HOST" >/dev/null 2>&1 || { echo "no $HOST: run make sandbox first" >&2; exit 1; }
+GW=$(docker network inspect bridge -f '{{ (index .IPAM.Config 0).Gateway }}')
+URL="git://$GW/credinet-v2-bench.git"
+play() { .venv/bin/ansible-playbook -i inventories/sandbox -l "$HOST" playbooks/deploy.yml -e credinet_app_repo_url="$URL" "$@"; }
+
+echo "==> bench repository and a first deploy from it"
+rm -rf "$BENCH_REPO" && cp -a "$CACHE/git/credinet-v2.git" "$BENCH_REPO"
+play >/dev/null
+
+echo "==> new commit"
+work=$(mktemp -d)
+git clone -q -b main "$BENCH_REPO" "$work"
+echo "<p>bench $(date +%s)</p>" >>"$work/frontend/index.html"
+sed -i "s/Frontend de prueba/Frontend de prueba ($(date +%s))/" "$work/frontend/index.html"
+echo "# bench $(date +%s)" >>"$work/backend/app.py"
+git -C "$work" -c user.name=bench -c user.email=bench@example.test commit -qam "bench commit"
+git -C "$work" push -q origin main
+rm -rf "$work"
+
+echo "==> deploying it while probing /health every 100 ms"
+docker exec -d "$HOST" python3 -c '
+import time, urllib.request
+end = time.time() + 600
+with open("/tmp/probe.log", "w") as out:
+    while time.time() < end:
+        t = time.time()
+        try:
+            code = urllib.request.urlopen("http://127.0.0.1:8000/health", timeout=1).status
+        except Exception:
+            code = 0
+        out.write("%.3f %d\n" % (t, code)); out.flush()
+        time.sleep(max(0, 0.1 - (time.time() - t)))
+'
+sleep 1
+t0=$(date +%s.%N)
+play >/tmp/bench-deploy.log 2>&1 || { tail -20 /tmp/bench-deploy.log; exit 1; }
+t1=$(date +%s.%N)
+sleep 1
+docker exec "$HOST" pkill -f 'probe.log' || true
+docker exec "$HOST" cat /tmp/probe.log | python3 -c '
+import sys
+t0, t1 = float(sys.argv[1]), float(sys.argv[2])
+rows = [(float(t), int(c)) for t, c in (l.split() for l in sys.stdin if l.strip())]
+rows = [r for r in rows if t0 <= r[0] <= t1]
+bad = [r for r in rows if r[1] != 200]
+longest, start = 0.0, None
+for t, c in rows:
+    if c != 200 and start is None:
+        start = t
+    elif c == 200 and start is not None:
+        longest, start = max(longest, t - start), None
+if start is not None:
+    longest = max(longest, rows[-1][0] - start)
+print()
+print("%-42s %12s" % ("measure", "value"))
+print("%-42s %12.1f" % ("deploy duration (playbook), s", t1 - t0))
+print("%-42s %12d" % ("health probes during the deploy", len(rows)))
+print("%-42s %12d" % ("probes not answered 200", len(bad)))
+print("%-42s %12.2f" % ("longest unavailability, s", longest))
+' "$t0" "$t1"
