@@ -11,7 +11,6 @@ HOST=${HOST:-sandbox-prod}
 USERS=${USERS:-300000}
 LOANS=${LOANS:-900000}
 PAYMENTS=${PAYMENTS:-9000000}
-APP_DIR=/home/jair/proyectos/credinet-v2
 in_host() { docker exec "$HOST" bash -c "$1"; }
 now() { date +%s.%N; }
 elapsed() { echo "$2 - $1" | bc; }
@@ -19,9 +18,8 @@ elapsed() { echo "$2 - $1" | bc; }
 command -v bc >/dev/null || { apt-get install -y -qq bc >/dev/null; }
 docker inspect "$HOST" >/dev/null 2>&1 || { echo "no $HOST: run make sandbox first" >&2; exit 1; }
 
-echo "==> fixture stack on $HOST (compose project credinet)"
-.venv/bin/ansible-playbook -i inventories/sandbox -l "$HOST" molecule/shared/fixture-app.yml \
-  -e proof_dir=$APP_DIR -e proof_project=credinet >/dev/null
+echo "==> the app deployed on $HOST (playbooks/deploy.yml)"
+.venv/bin/ansible-playbook -i inventories/sandbox -l "$HOST" playbooks/deploy.yml >/dev/null
 PG=$(in_host "docker ps -q --filter label=com.docker.compose.project=credinet --filter label=com.docker.compose.service=postgres")
 psql_() { docker exec -i "$HOST" docker exec -i "$PG" psql -qAtX -v ON_ERROR_STOP=1 -U credinet -d credinet <<<"$1"; }
 
