@@ -9,7 +9,8 @@ HOST=${HOST:-sandbox-prod}
 CACHE=${CREDINET_CACHE:-/var/cache/credinet-ops}
 BENCH_REPO=$CACHE/git/credinet-v2-bench.git
 docker inspect "$HOST" >/dev/null 2>&1 || { echo "no $HOST: run make sandbox first" >&2; exit 1; }
-GW=$(docker network inspect bridge -f '{{ (index .IPAM.Config 0).Gateway }}')
+# The hosts reach the outer machine at their default gateway (docker0).
+GW=$(docker exec "$HOST" ip route show default | awk '{print $3}')
 URL="git://$GW/credinet-v2-bench.git"
 play() { .venv/bin/ansible-playbook -i inventories/sandbox -l "$HOST" playbooks/deploy.yml -e credinet_app_repo_url="$URL" "$@"; }
 

@@ -28,8 +28,3 @@ wait_for() {
 dir_hash() {
   (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
 }
-
-# IP of the outer engine's default bridge: what sandbox hosts use to reach the mirror.
-bridge_gateway() {
-  docker network inspect bridge -f '{{ (index .IPAM.Config 0).Gateway }}'
-}

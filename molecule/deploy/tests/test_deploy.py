@@ -78,6 +78,8 @@ def test_env_file_is_secret_and_pins_the_timezone(host, prod_only):
     assert env.mode == 0o600 and env.user == "jair"
     assert env.contains("^TZ=America/Mexico_City$")
     assert env.contains("^SCHEDULER_TIMEZONE=America/Mexico_City$")
+    for key in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "TELEGRAM_GROUP_ID", "DISCORD_WEBHOOK_URL", "SMTP_HOST"):
+        assert env.contains("^%s=." % key), key
     status, body = health(host)
     assert body["timezone"] == body["scheduler_timezone"] == "America/Mexico_City"
 
