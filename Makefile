@@ -57,6 +57,7 @@ molecule: venv collections outer ## Every Molecule scenario: create, converge, i
 	  docker volume rm -f credinet-molecule-$$s-prod-docker credinet-molecule-$$s-dev-docker >/dev/null; \
 	  start=$$(date +%s); \
 	  molecule test -s $$s; \
+	  docker volume rm -f credinet-molecule-$$s-prod-docker credinet-molecule-$$s-dev-docker >/dev/null; \
 	  echo "==> scenario $$s passed in $$(( $$(date +%s) - start ))s"; \
 	done
 
