@@ -1,0 +1,134 @@
+"""Offsite copies with rclone: config rendering that survives token refresh, exit codes,
+offsite retention. Pure standard library; groundwork for the offsite role (issue #5).
+
+The retention rules are credinet_backup.plan: the same code decides what may be deleted
+locally and offsite (offsite with its own, longer policy).
+"""
+import configparser
+import datetime as dt
+import io
+import json
+
+import credinet_backup as cb
+
+# https://rclone.org/docs/#exit-code
+RCLONE_EXIT = {
+    0: "success",
+    1: "syntax or usage error (check the rclone command and config)",
+    2: "error not otherwise categorised (see the log)",
+    3: "directory not found on the remote",
+    4: "file not found on the remote",
+    5: "temporary error (network, rate limit): the next run retries",
+    6: "less serious error (some files skipped)",
+    7: "fatal error (account, quota or daily upload limit reached): retrying will not help",
+    8: "transfer limit (--max-transfer) reached",
+    9: "nothing was transferred",
+    10: "duration limit (--max-duration) reached",
+}
+
+
+def exit_message(code):
+    return RCLONE_EXIT.get(code, "unknown rclone exit code %s" % code)
+
+
+class OffsiteConfigError(ValueError):
+    """A configuration that cannot work; the message names settings, never secret values."""
+
+
+def drive_section(client_id="", client_secret="", token="", service_account_file="", team_drive="",
+                  root_folder_id="", scope="drive"):
+    """The [drive] remote. Service accounts have no storage quota in a personal My Drive:
+    they need a Shared Drive (team_drive)."""
+    if service_account_file:
+        if not team_drive:
+            raise OffsiteConfigError("a service account has no quota in a personal My Drive: set the Shared Drive id "
+                                     "(team_drive) or use OAuth with your own client id")
+        section = {"type": "drive", "scope": scope, "service_account_file": service_account_file,
+                   "team_drive": team_drive}
+    else:
+        missing = [n for n, v in (("client_id", client_id), ("client_secret", client_secret), ("token", token)) if not v]
+        if missing:
+            raise OffsiteConfigError("OAuth Drive remote needs %s (or a service account on a Shared Drive)"
+                                     % ", ".join(missing))
+        try:
+            json.loads(token)
+        except ValueError:
+            raise OffsiteConfigError("the Drive token must be rclone's JSON token")
+        section = {"type": "drive", "scope": scope, "client_id": client_id, "client_secret": client_secret,
+                   "token": token}
+        if team_drive:
+            section["team_drive"] = team_drive
+    if root_folder_id:
+        section["root_folder_id"] = root_folder_id
+    return section
+
+
+def crypt_section(remote, password_obscured, salt_obscured):
+    """Client-side encryption on top of `remote` (names and content)."""
+    if not password_obscured or not salt_obscured:
+        raise OffsiteConfigError("the crypt remote needs a password and a salt (password2)")
+    return {"type": "crypt", "remote": remote, "filename_encryption": "standard",
+            "directory_name_encryption": "true", "password": password_obscured, "password2": salt_obscured}
+
+
+def _token_expiry(token_text):
+    try:
+        expiry = json.loads(token_text).get("expiry", "")
+        return dt.datetime.fromisoformat(expiry.replace("Z", "+00:00"))
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def render(sections, existing_text=""):
+    """rclone.conf text for {name: {key: value}}.
+
+    rclone rewrites refreshed OAuth tokens into its config. A token already in the file that
+    expires later than the one given (from the vault) is kept, so re-running the role neither
+    throws away a fresh token nor reports a change.
+    """
+    existing = configparser.ConfigParser(interpolation=None)
+    if existing_text:
+        existing.read_string(existing_text)
+    out = configparser.ConfigParser(interpolation=None)
+    for name, section in sections.items():
+        section = dict(section)
+        if "token" in section and existing.has_option(name, "token"):
+            kept, given = existing.get(name, "token"), section["token"]
+            kept_expiry, given_expiry = _token_expiry(kept), _token_expiry(given)
+            if kept_expiry and (not given_expiry or kept_expiry > given_expiry):
+                section["token"] = kept
+        out[name] = section
+    buffer = io.StringIO()
+    out.write(buffer)
+    return buffer.getvalue()
+
+
+def remote_sets(entries, tz=None):
+    """Backup sets from an `rclone lsjson -R` listing of the (decrypted) remote folder.
+
+    Only complete sets count as good offsite: a dump whose manifest was not copied is
+    incomplete and never protects anything.
+    """
+    names = {e["Path"]: e.get("Size", 0) for e in entries if not e.get("IsDir")}
+    sets = []
+    for name, size in sorted(names.items()):
+        match = cb.DUMP_NAME.match(name)
+        if not match or match["failed"]:
+            continue
+        key = name.split(".dump.")[0]
+        manifest = key + ".manifest.json"
+        files = tuple(n for n in names if n == name or (n.startswith(key + ".") and ".dump." not in n))
+        status = cb.GOOD if manifest in names else cb.INCOMPLETE
+        taken_at = dt.datetime.strptime(match["stamp"], "%Y%m%dT%H%M%S%z")
+        sets.append(cb.BackupSet(key, taken_at.astimezone(tz) if tz else taken_at, status, files, size))
+    return sorted(sets, key=lambda s: (s.taken_at, s.key))
+
+
+def guarded_deletions(sets, now, policy, max_deletes):
+    """Remote files to delete under `policy`, refusing when more than `max_deletes` sets would go
+    (a clock or listing error must not wipe the offsite history)."""
+    keep, delete = cb.plan(sets, now, policy)
+    if len(delete) > max_deletes:
+        raise OffsiteConfigError("offsite retention would delete %d sets (limit %d): refusing; check the clock "
+                                 "and the listing, or raise the limit" % (len(delete), max_deletes))
+    return [f for s in delete for f in s.files]
