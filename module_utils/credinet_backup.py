@@ -4,12 +4,16 @@ Pure standard library. The backup role installs this file on the hosts next to t
 `credinet-backup` command (and the offsite role reuses it), so the rules that decide what
 may be deleted are the same code that is unit-tested in tests/unit/module_utils.
 """
+import contextlib
 import dataclasses
 import datetime as dt
+import fcntl
 import json
 import os
 import re
 import statistics
+import subprocess
+import time
 
 SET_PREFIX = "credinet_"
 # credinet_<db>_<YYYYmmddTHHMMSS><+-HHMM>.dump.<zst|gz>[.failed]
@@ -222,3 +226,67 @@ def fsync_dir(directory):
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# --- job plumbing shared by credinet-backup and credinet-offsite --------------------------------
+
+class JobError(Exception):
+    """A failure with a message meant for operators."""
+
+
+def log(msg, *args):
+    print("%s %s" % (dt.datetime.now().astimezone().isoformat(timespec="seconds"), msg % args if args else msg), flush=True)
+
+
+def write_metrics(cfg, name, metrics, labels):
+    directory = cfg.get("metrics_dir")
+    if not directory:
+        return
+    os.makedirs(directory, exist_ok=True)
+    write_atomic(os.path.join(directory, name), prometheus_text(metrics, labels), mode=0o644)
+
+
+def notify(cfg, event, level, text):
+    """Hand the event to the notifier; never fails the caller. Returns what happened."""
+    command = cfg.get("notify_command")
+    record = {"event": event, "level": level, "text": text, "at": dt.datetime.now(cfg.get("tz")).astimezone().isoformat()}
+    if not command or not os.access(command, os.X_OK):
+        record["result"] = "notifier not installed"
+    else:
+        try:
+            proc = subprocess.run([command, "--event", event, "--level", level, text], capture_output=True, timeout=120)
+            record["result"] = "sent" if proc.returncode == 0 else "notifier exit %d" % proc.returncode
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            record["result"] = "notifier error: %s" % type(exc).__name__
+    log("notification %s (%s): %s", event, level, record["result"])
+    state_dir = cfg.get("state_dir", "/var/lib/credinet-backup")
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    with open(os.path.join(state_dir, "notifications.jsonl"), "a") as fh:
+        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return record
+
+
+@contextlib.contextmanager
+def locked(cfg):
+    """The lock shared by backups, offsite copies and restores: they never overlap."""
+    path = cfg.get("lock_file", "/run/lock/credinet-backup.lock")
+    fh = open(path, "a+")
+    deadline = time.monotonic() + int(cfg.get("lock_wait_seconds", 900))
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                fh.seek(0)
+                raise JobError("another backup/offsite/restore holds %s (%s)" % (path, fh.read().strip() or "?"))
+            time.sleep(2)
+    fh.seek(0)
+    fh.truncate()
+    fh.write("pid %d since %s\n" % (os.getpid(), dt.datetime.now().isoformat(timespec="seconds")))
+    fh.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()

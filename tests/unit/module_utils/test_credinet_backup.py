@@ -182,3 +182,33 @@ class TestWriteAtomic:
             cb.write_atomic(str(target), "new")
         assert target.read_text() == "old"
         assert os.listdir(tmp_path) == ["m.prom"]
+
+
+class TestJobPlumbing:
+    def test_lock_is_exclusive_and_names_its_holder(self, tmp_path):
+        cfg = {"lock_file": str(tmp_path / "lock"), "lock_wait_seconds": 0}
+        with cb.locked(cfg):
+            with pytest.raises(cb.JobError, match="holds .*lock \\(pid %d since" % os.getpid()):
+                with cb.locked(cfg):
+                    pass
+        with cb.locked(cfg):  # released
+            pass
+
+    def test_notify_records_even_without_a_notifier(self, tmp_path):
+        cfg = {"notify_command": str(tmp_path / "missing"), "state_dir": str(tmp_path / "state")}
+        assert cb.notify(cfg, "backup_failed", "critical", "x")["result"] == "notifier not installed"
+        record = json.loads((tmp_path / "state" / "notifications.jsonl").read_text())
+        assert (record["event"], record["level"], record["text"]) == ("backup_failed", "critical", "x")
+
+    def test_notify_passes_event_level_text_and_reports_failure(self, tmp_path):
+        script = tmp_path / "notify"
+        script.write_text("#!/bin/sh\necho \"$@\" > %s/args\nexit 1\n" % tmp_path)
+        script.chmod(0o755)
+        cfg = {"notify_command": str(script), "state_dir": str(tmp_path / "state")}
+        assert cb.notify(cfg, "offsite_failed", "critical", "sin red")["result"] == "notifier exit 1"
+        assert (tmp_path / "args").read_text().strip() == "--event offsite_failed --level critical sin red"
+
+    def test_metrics_are_written_atomically_or_skipped(self, tmp_path):
+        cb.write_metrics({"metrics_dir": ""}, "x.prom", {"a": ("h", 1)}, {})
+        cb.write_metrics({"metrics_dir": str(tmp_path / "m")}, "x.prom", {"a": ("h", 1)}, {"env": "prod"})
+        assert (tmp_path / "m" / "x.prom").read_text().endswith('a{env="prod"} 1\n')
