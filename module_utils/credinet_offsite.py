@@ -9,7 +9,10 @@ import datetime as dt
 import io
 import json
 
-import credinet_backup as cb
+try:  # on the hosts and in the unit tests
+    import credinet_backup as cb
+except ImportError:  # inside an Ansible module
+    from ansible.module_utils import credinet_backup as cb
 
 # https://rclone.org/docs/#exit-code
 RCLONE_EXIT = {
@@ -63,12 +66,16 @@ def drive_section(client_id="", client_secret="", token="", service_account_file
     return section
 
 
-def crypt_section(remote, password_obscured, salt_obscured):
-    """Client-side encryption on top of `remote` (names and content)."""
-    if not password_obscured or not salt_obscured:
-        raise OffsiteConfigError("the crypt remote needs a password and a salt (password2)")
-    return {"type": "crypt", "remote": remote, "filename_encryption": "standard",
-            "directory_name_encryption": "true", "password": password_obscured, "password2": salt_obscured}
+def sftp_section(host="", user="", key_file="", port=22, known_hosts_file=""):
+    """An sftp remote (a site's own server; the tests' stand-in for Drive). md5sum/sha1sum
+    over ssh give rclone the hashes that `cryptcheck` compares."""
+    if not host or not user or not key_file:
+        raise OffsiteConfigError("the sftp remote needs host, user and key_file")
+    section = {"type": "sftp", "host": host, "user": user, "port": str(port), "key_file": key_file,
+               "md5sum_command": "md5sum", "sha1sum_command": "sha1sum"}
+    if known_hosts_file:
+        section["known_hosts_file"] = known_hosts_file
+    return section
 
 
 def _token_expiry(token_text):
@@ -77,6 +84,20 @@ def _token_expiry(token_text):
         return dt.datetime.fromisoformat(expiry.replace("Z", "+00:00"))
     except (ValueError, AttributeError, TypeError):
         return None
+
+
+def remote_errors(remote_type, drive=None, sftp=None):
+    """Value-free errors of an offsite remote configuration ([] when it can work)."""
+    try:
+        if remote_type == "drive":
+            drive_section(**(drive or {}))
+        elif remote_type == "sftp":
+            sftp_section(**(sftp or {}))
+        else:
+            return ["offsite remote type must be drive or sftp"]
+    except (OffsiteConfigError, TypeError) as exc:
+        return [str(exc)]
+    return []
 
 
 def render(sections, existing_text=""):

@@ -41,18 +41,17 @@ class TestDrive:
         assert "FAKE-not-json" not in str(err.value)
 
 
-def test_crypt_layer_encrypts_names_and_content():
-    section = co.crypt_section("gdrive:credinet", "FAKEobscured1", "FAKEobscured2")
-    assert section["remote"] == "gdrive:credinet"
-    assert section["filename_encryption"] == "standard" and section["directory_name_encryption"] == "true"
-    with pytest.raises(co.OffsiteConfigError):
-        co.crypt_section("gdrive:x", "", "salt")
+def test_remote_errors_are_value_free():
+    assert co.remote_errors("sftp", sftp={"host": "h", "user": "u", "key_file": "k"}) == []
+    errors = co.remote_errors("drive", drive={"client_id": "c", "client_secret": "FAKE-secret", "token": "FAKE-tok"})
+    assert errors == ["the Drive token must be rclone's JSON token"]
+    assert co.remote_errors("s3") == ["offsite remote type must be drive or sftp"]
 
 
 class TestRenderKeepsRefreshedTokens:
     def sections(self, token):
         return {"gdrive": co.drive_section(client_id="c", client_secret="s", token=token),
-                "offsite": co.crypt_section("gdrive:credinet", "p", "s")}
+                "offsite": {"type": "crypt", "remote": "gdrive:credinet", "password": "p", "password2": "s"}}
 
     def test_fresh_render(self):
         conf = parse(co.render(self.sections(OLD_TOKEN)))
@@ -114,3 +113,10 @@ class TestRemoteRetention:
         far_future = NOW + dt.timedelta(days=3650)
         doomed = co.guarded_deletions(sets, far_future, cb.Policy(keep_days=30, min_good=7), max_deletes=5)
         assert len(doomed) == 3 * 3  # the newest 7 good sets survive whatever the clock says
+
+
+def test_sftp_section_brings_hash_commands():
+    section = co.sftp_section("172.18.0.5", "rclone", "/root/.ssh/offsite", known_hosts_file="/etc/credinet/known")
+    assert section["md5sum_command"] == "md5sum" and section["known_hosts_file"] == "/etc/credinet/known"
+    with pytest.raises(co.OffsiteConfigError):
+        co.sftp_section("", "u", "k")
