@@ -17,7 +17,7 @@ except ImportError:  # inside an Ansible module
 # https://rclone.org/docs/#exit-code
 RCLONE_EXIT = {
     0: "success",
-    1: "syntax or usage error (check the rclone command and config)",
+    1: "usage or configuration error, or the remote could not be opened (unreachable, refused, host key)",
     2: "error not otherwise categorised (see the log)",
     3: "directory not found on the remote",
     4: "file not found on the remote",

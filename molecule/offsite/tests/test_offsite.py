@@ -1,0 +1,135 @@
+"""Role `offsite`: encrypted, hash-checked copies to an sftp remote; Drive rendering."""
+import configparser
+import json
+
+import pytest
+
+PROM = "/var/lib/prometheus/node-exporter/credinet_offsite.prom"
+REMOTE_DIR = "/srv/offsite/credinet-backups"
+DB = "--filter label=com.docker.compose.project=credinet --filter label=com.docker.compose.service=postgres"
+
+
+@pytest.fixture(scope="module")
+def remote(host):
+    return host.get_host("ansible://offsite-remote", ansible_inventory=host.backend.ansible_inventory)
+
+
+def metric(host, name):
+    for line in host.file(PROM).content_string.splitlines():
+        if line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(name)
+
+
+def remote_sets(host):
+    return json.loads(host.check_output("credinet-offsite list --json"))
+
+
+def last_notification(host):
+    return json.loads(host.file("/var/lib/credinet-backup/notifications.jsonl").content_string.splitlines()[-1])
+
+
+def payments(host):
+    cid = host.check_output("docker ps -q %s" % DB)
+    return host.check_output("docker exec %s psql -qAtX -U credinet -d credinet -c 'SELECT count(*) FROM payments'" % cid)
+
+
+def test_rclone_config_is_secret_and_layers_crypt_over_sftp(host):
+    conf_file = host.file("/etc/credinet/rclone.conf")
+    assert conf_file.mode == 0o600
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read_string(conf_file.content_string)
+    assert conf["sftpremote"]["type"] == "sftp" and conf["sftpremote"]["md5sum_command"] == "md5sum"
+    assert conf["offsite"]["type"] == "crypt" and conf["offsite"]["remote"] == "sftpremote:credinet-backups"
+    assert conf["offsite"]["password"] != "sandbox-fake-crypt-password"
+    assert host.check_output("rclone reveal %s" % conf["offsite"]["password"]) == "sandbox-fake-crypt-password"
+    assert "sandbox-fake-crypt" not in conf_file.content_string
+    assert host.file("/etc/cron.d/credinet-offsite").contains("^30 2 \\* \\* \\* root /usr/local/bin/credinet-offsite run")
+
+
+@pytest.mark.parametrize("mode", ["service_account", "oauth"])
+def test_drive_remote_rendering(host, hostname, playbook, scenario_dir, mode):
+    playbook(scenario_dir / "drive-config.yml", hostname, "-e", "drive_mode=%s" % mode, check=True)
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read_string(host.file("/tmp/drive-%s.conf" % mode).content_string)
+    assert conf["gdrive"]["type"] == "drive" and conf["gdrive"]["scope"] == "drive"
+    if mode == "service_account":
+        assert conf["gdrive"]["team_drive"] == "0AFAKESHAREDDRIVE"
+        assert "token" not in conf["gdrive"]
+    else:
+        assert json.loads(conf["gdrive"]["token"])["access_token"] == "FAKE"
+    assert conf["offsite"]["type"] == "crypt" and conf["offsite"]["remote"] == "gdrive:credinet-backups"
+
+
+def test_service_account_on_my_drive_is_refused_in_preflight(hostname, playbook, scenario_dir):
+    result = playbook(scenario_dir / "converge.yml", "all", "-e", "offsite_remote_type=drive",
+                      "-e", "offsite_drive_service_account_json={}")
+    assert result.rc != 0
+    assert "a service account has no quota in a personal My Drive" in result.output
+    assert result.recap(hostname)["changed"] == 0
+
+
+def test_backup_is_copied_encrypted(host, remote):
+    result = host.run("credinet-backup run")
+    assert result.rc == 0, result.stdout
+    assert "post-backup command /usr/local/bin/credinet-offsite run exited 0" in result.stdout
+    sets = remote_sets(host)
+    assert [s["status"] for s in sets] == ["good"]
+    names = remote.check_output("find %s -type f -printf '%%f\\n'" % REMOTE_DIR).split()
+    assert len(names) == 3
+    assert not [n for n in names if "credinet" in n or n.endswith((".zst", ".json"))], names
+    assert remote.run("grep -rl server_version %s" % REMOTE_DIR).rc == 1, "manifests leave the host encrypted"
+    assert metric(host, "credinet_offsite_last_exit_status") == 0
+    assert metric(host, "credinet_offsite_files_copied") == 3
+
+
+def test_second_run_copies_nothing(host):
+    result = host.run("credinet-offsite run")
+    assert result.rc == 0
+    assert "copied 0 file(s), 1 backup set(s) on the remote" in result.stdout
+
+
+def test_local_pruning_never_deletes_offsite_history(host):
+    key = remote_sets(host)[0]["key"]
+    host.run_expect([0], "rm -f /var/backups/credinet/%s.*" % key)
+    assert host.run("credinet-offsite run").rc == 0
+    assert key in [s["key"] for s in remote_sets(host)]
+
+
+def test_remote_down_backup_still_succeeds_and_next_run_catches_up(host, remote):
+    remote.run_expect([0], "systemctl stop ssh.socket ssh.service")
+    try:
+        result = host.run("credinet-backup run")
+        assert result.rc == 0, "the local backup does not depend on the remote"
+        assert "post-backup command /usr/local/bin/credinet-offsite run exited 1" in result.stdout
+        assert metric(host, "credinet_offsite_last_exit_status") == 1
+        note = last_notification(host)
+        assert (note["event"], note["level"]) == ("offsite_failed", "critical")
+    finally:
+        remote.run_expect([0], "systemctl start ssh.service")
+    result = host.run("credinet-offsite run")
+    assert result.rc == 0, result.stdout
+    assert "copied 3 file(s), 2 backup set(s) on the remote" in result.stdout
+    assert metric(host, "credinet_offsite_last_exit_status") == 0
+
+
+def test_corrupted_remote_copy_is_detected(host, remote):
+    victim = remote.check_output("find %s -type f -size +1k -printf '%%s %%p\\n' | sort -n | tail -1" % REMOTE_DIR).split()[1]
+    size = remote.file(victim).size
+    remote.run_expect([0], "printf '\\xff\\xfe\\xfd\\xfc' | dd of=%s bs=1 seek=%d conv=notrunc status=none" % (victim, size // 2))
+    assert remote.file(victim).size == size
+    result = host.run("credinet-offsite run")
+    assert result.rc == 1
+    assert "offsite copy does not match the local backups (cryptcheck)" in result.stdout
+    remote.run_expect([0], "rm -f %s" % victim)
+    assert host.run("credinet-offsite run").rc == 0, "a damaged copy removed is copied again"
+
+
+def test_disaster_recovery_restores_from_the_remote(host, hostname, playbook, scenario_dir):
+    before = payments(host)
+    host.run_expect([0], "rm -f /var/backups/credinet/credinet_*")
+    result = playbook(scenario_dir.parents[1] / "playbooks" / "restore.yml", hostname,
+                      "-e", "restore_from=offsite", "-e", "restore_confirm=%s" % hostname, check=True)
+    assert "sha256 verified" in result.output
+    assert payments(host) == before
+    assert [s for s in json.loads(host.check_output("credinet-backup list --json")) if s["status"] == "good"]
