@@ -5,6 +5,7 @@ with Molecule's own inventory and ansible.cfg (Molecule exports both to the veri
 """
 import json
 import os
+import re
 import shlex
 import subprocess
 from pathlib import Path
@@ -14,10 +15,13 @@ import pytest
 PROJECT = Path(__file__).resolve().parents[1]
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 class PlaybookResult:
     def __init__(self, proc):
         self.rc = proc.returncode
-        self.output = proc.stdout + proc.stderr
+        self.output = ANSI.sub("", proc.stdout + proc.stderr)
 
     def recap(self, host):
         """The PLAY RECAP counters of one host, as ints."""
@@ -31,7 +35,8 @@ def run_playbook(playbook, limit, *args, check=None, env=None):
     """ansible-playbook against the scenario's inventory; returns PlaybookResult."""
     inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
     cmd = ["ansible-playbook", "-i", inventory, "--limit", limit, str(playbook), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=PROJECT, env={**os.environ, **(env or {})})
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=PROJECT,
+                          env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", **(env or {})})
     result = PlaybookResult(proc)
     if check is not None:
         assert (result.rc == 0) == check, result.output[-4000:]
