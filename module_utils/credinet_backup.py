@@ -8,12 +8,15 @@ import contextlib
 import dataclasses
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import os
 import re
 import statistics
+import socket
 import subprocess
 import time
+import zoneinfo
 
 SET_PREFIX = "credinet_"
 # credinet_<db>_<YYYYmmddTHHMMSS><+-HHMM>.dump.<zst|gz>[.failed]
@@ -232,6 +235,29 @@ def fsync_dir(directory):
 
 class JobError(Exception):
     """A failure with a message meant for operators."""
+
+
+def load_job_config(path):
+    """A job's JSON settings, with its zone and validated retention policy ready to use."""
+    with open(path) as fh:
+        cfg = json.load(fh)
+    cfg["tz"] = zoneinfo.ZoneInfo(cfg.get("timezone", "America/Mexico_City"))
+    cfg["policy"] = Policy(**cfg.get("retention", {})).validate()
+    return cfg
+
+
+def localized(catalog, cfg, name, **values):
+    """Message `name` of {lang: {name: text}} in the job's language (Spanish by default)."""
+    texts = catalog.get(cfg.get("lang", "es"), catalog["es"])
+    return texts[name].format(host=socket.gethostname(), env=cfg.get("env", ""), **values)
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def log(msg, *args):

@@ -8,11 +8,14 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
+# Tests reuse the project's own parsing helpers (e.g. credinet_docker.compose_version).
+sys.path.insert(0, str(PROJECT / "filter_plugins"))
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

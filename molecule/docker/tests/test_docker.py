@@ -4,6 +4,7 @@ import json
 import pytest
 from conftest import http_get, http_json
 
+from credinet_docker import compose_version
 from packaging.version import Version
 
 
@@ -19,7 +20,7 @@ def test_engine_enabled_and_running(host):
 
 def test_compose_v2_is_recent_enough(host):
     version = host.check_output("docker compose version --short")
-    assert Version(version.split("+")[0].split("-")[0].lstrip("v")) >= Version("2.18")
+    assert Version(compose_version(version)) >= Version("2.18")
 
 
 def test_daemon_json_content(host):

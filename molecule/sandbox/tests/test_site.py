@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from credinet_docker import compose_version
 from packaging.version import Version
 
 EXPECTED = {"sandbox-prod": ("prod", "main"), "sandbox-dev": ("dev", "develop")}
@@ -19,7 +20,7 @@ def test_clock_zone_is_mexico_city(host):
 
 def test_operator_runs_compose_v2(host):
     version = host.check_output("runuser -u jair -- docker compose version --short")
-    assert Version(version.split("+")[0].split("-")[0].lstrip("v")) >= Version("2.18")
+    assert Version(compose_version(version)) >= Version("2.18")
 
 
 @pytest.mark.parametrize("bad", ['{"credinet_env": "staging"}'])

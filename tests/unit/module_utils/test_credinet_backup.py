@@ -212,3 +212,25 @@ class TestJobPlumbing:
         cb.write_metrics({"metrics_dir": ""}, "x.prom", {"a": ("h", 1)}, {})
         cb.write_metrics({"metrics_dir": str(tmp_path / "m")}, "x.prom", {"a": ("h", 1)}, {"env": "prod"})
         assert (tmp_path / "m" / "x.prom").read_text().endswith('a{env="prod"} 1\n')
+
+
+class TestSharedCommandHelpers:
+    def test_job_config_gets_its_zone_and_a_validated_policy(self, tmp_path):
+        path = tmp_path / "job.json"
+        path.write_text(json.dumps({"timezone": "America/Mexico_City", "retention": {"keep_days": 9, "min_good": 2}}))
+        cfg = cb.load_job_config(str(path))
+        assert str(cfg["tz"]) == "America/Mexico_City" and cfg["policy"] == cb.Policy(keep_days=9, min_good=2)
+        path.write_text(json.dumps({"retention": {"min_good": 0}}))
+        with pytest.raises(ValueError, match="min_good"):
+            cb.load_job_config(str(path))
+
+    def test_localized_falls_back_to_spanish(self):
+        catalog = {"es": {"x": "hola {env} {n}"}, "en": {"x": "hello {env} {n}"}}
+        assert cb.localized(catalog, {"lang": "en", "env": "prod"}, "x", n=1) == "hello prod 1"
+        assert cb.localized(catalog, {"lang": "fr", "env": "dev"}, "x", n=2) == "hola dev 2"
+
+    def test_sha256_of_reads_in_chunks(self, tmp_path):
+        path = tmp_path / "f"
+        path.write_bytes(b"a" * (3 << 20))
+        import hashlib
+        assert cb.sha256_of(str(path)) == hashlib.sha256(b"a" * (3 << 20)).hexdigest()
