@@ -10,6 +10,8 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export CREDINET_CACHE ?= /var/cache/credinet-ops
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
+# module_utils/credinet_ops is copied to the hosts: no bytecode may be written into it.
+export PYTHONDONTWRITEBYTECODE := 1
 
 PLAYBOOKS := $(wildcard playbooks/*.yml)
 ENVIRONMENTS := prod dev sandbox
@@ -21,12 +23,16 @@ SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/m
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-venv: $(VENV)/.installed ## Python toolchain (pinned, requirements.txt)
+venv: $(VENV)/.installed $(VENV)/.linked ## Python toolchain (pinned, requirements.txt) + the runtime package
 $(VENV)/.installed: requirements.txt
 	@echo "==> Python venv $(VENV) from requirements.txt"
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+# credinet_ops importable by the venv as the hosts and Ansible import it (symlinks to this checkout).
+$(VENV)/.linked: $(VENV)/.installed scripts/link-runtime-package.py
+	$(BIN)/python scripts/link-runtime-package.py
 	touch $@
 
 collections: venv ## Ansible collections of requirements.yml (offline when bundled)
@@ -35,11 +41,10 @@ collections: venv ## Ansible collections of requirements.yml (offline when bundl
 outer: ## Outer machine: Docker engine, image mirror, sandbox images, fixture repo
 	@bash harness/up.sh
 
-lint: venv collections ## yamllint + ansible-lint (production profile)
-	@echo "==> yamllint"
-	yamllint --strict .
-	@echo "==> ansible-lint"
-	ansible-lint --profile production
+lint: venv collections ## pre-commit hooks on every file: yamllint, ansible-lint, ruff, shellcheck, detect-secrets
+	@command -v shellcheck >/dev/null || { echo "==> installing shellcheck (Debian)"; apt-get install -y -qq shellcheck >/dev/null \
+	  || { apt-get update -qq && apt-get install -y -qq shellcheck >/dev/null; }; }
+	pre-commit run --all-files --show-diff-on-failure
 
 syntax: venv collections ## --syntax-check of every playbook against every inventory
 	@for inv in $(ENVIRONMENTS); do for pb in $(PLAYBOOKS); do \

@@ -12,7 +12,7 @@ docker inspect "$HOST" >/dev/null 2>&1 || { echo "no $HOST: run make sandbox fir
 # The hosts reach the outer machine at their default gateway (docker0).
 GW=$(docker exec "$HOST" ip route show default | awk '{print $3}')
 URL="git://$GW/credinet-v2-bench.git"
-play() { .venv/bin/ansible-playbook -i inventories/sandbox -l "$HOST" playbooks/deploy.yml -e credinet_app_repo_url="$URL" "$@"; }
+play() { .venv/bin/ansible-playbook -i inventories/sandbox -l "$HOST" playbooks/deploy.yml -e credinet_app_repo_url="$URL"; }
 
 echo "==> bench repository and a first deploy from it"
 rm -rf "$BENCH_REPO" && cp -a "$CACHE/git/credinet-v2.git" "$BENCH_REPO"

@@ -2,10 +2,7 @@
 import re
 from urllib.parse import urlsplit
 
-try:
-    from ansible.errors import AnsibleFilterError
-except ImportError:  # unit tests may run without Ansible on the path
-    AnsibleFilterError = ValueError
+from ansible.errors import AnsibleFilterError
 
 _VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
 

@@ -1,17 +1,9 @@
 """Offsite (rclone) filters: remote sections and value-free configuration errors.
 
-Thin wrappers over module_utils/credinet_offsite.py, the code the hosts run too.
+Thin wrappers over the runtime package (credinet_ops.rclone), the code the hosts run too.
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils"))
-import credinet_offsite as co  # noqa: E402
-
-try:
-    from ansible.errors import AnsibleFilterError
-except ImportError:  # unit tests may run without Ansible on the path
-    AnsibleFilterError = ValueError
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.credinet_ops import rclone as co
 
 
 def _section(builder, settings):

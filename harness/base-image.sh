@@ -3,6 +3,7 @@
 #   credinet-sandbox/debian:<suite>   debootstrap minbase, imported (base of every stand-in image)
 #   credinet-sandbox/host:<suite>     + the sandbox-only /proc/sys unit: a systemd "server"
 # Cached by tag; rebuilt only when missing or when the host image's inputs change.
+# shellcheck source=harness/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 BASE_TAG="credinet-sandbox/debian:$SANDBOX_SUITE"

@@ -2,6 +2,7 @@
 # Outer machine: install and start what the sandbox needs (Docker engine, debootstrap,
 # the image-mirror registry, git daemon). Idempotent; starts daemons without systemd
 # because the build machines have none.
+# shellcheck source=harness/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 OUTER_PACKAGES=(docker.io debootstrap docker-registry git make curl ca-certificates jq)
@@ -16,10 +17,12 @@ install_packages() {
   if command -v dockerd >/dev/null 2>&1; then
     missing=("${missing[@]/docker.io/}")
   fi
-  if [ -n "${missing[*]// /}" ]; then
-    step "Installing outer packages: ${missing[*]}"
+  local wanted=()
+  for pkg in "${missing[@]}"; do if [ -n "$pkg" ]; then wanted+=("$pkg"); fi; done
+  if [ "${#wanted[@]}" -gt 0 ]; then
+    step "Installing outer packages: ${wanted[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${missing[*]} >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null
   fi
 }
 

@@ -3,6 +3,7 @@
 # `main` and `develop` (one commit ahead), exactly as deploys would find the real repo.
 # Recreated when the fixture sources change or with --reset; otherwise left alone so that
 # tests can push their own commits to it.
+# shellcheck source=harness/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 SRC="$HARNESS_DIR/fixture-app"

@@ -7,6 +7,8 @@ REGISTRY_PORT=${REGISTRY_PORT:-5000}
 GIT_DAEMON_PORT=${GIT_DAEMON_PORT:-9418}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SANDBOX_SUITE=${SANDBOX_SUITE:-trixie}
+# Used by the scripts that source this file.
+# shellcheck disable=SC2034
 HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 step() { printf '\n==> %s\n' "$*"; }

@@ -3,6 +3,7 @@
 # use (the sandbox hosts' engines pull through it as a registry mirror). Built from
 # Debian's packages on top of the debootstrapped base. Cached by input hash: a second
 # run rebuilds and pushes nothing.
+# shellcheck source=harness/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 BASE_TAG="credinet-sandbox/debian:$SANDBOX_SUITE"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Everything the sandbox and the Molecule scenarios need on the outer machine.
+# shellcheck source=harness/lib.sh
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || die "run as root (it installs packages and starts dockerd)"
 bash "$HARNESS_DIR/engine.sh"

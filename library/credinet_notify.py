@@ -42,7 +42,7 @@ delivery:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.credinet_notify import CHANNELS, LEVELS, configured_channels, dispatch
+from ansible.module_utils.credinet_ops.notify import CHANNELS, LEVELS, configured_channels, dispatch
 
 
 def main():

@@ -3,6 +3,7 @@
 Failure cases are exercised by running real playbooks against the scenario's instances,
 with Molecule's own inventory and ansible.cfg (Molecule exports both to the verifier).
 """
+import importlib.util
 import json
 import os
 import re
@@ -14,8 +15,21 @@ from pathlib import Path
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
-# Tests reuse the project's own parsing helpers (e.g. credinet_docker.compose_version).
-sys.path.insert(0, str(PROJECT / "filter_plugins"))
+# Bytecode must not land in the project's files (module_utils/credinet_ops is copied to hosts).
+sys.dont_write_bytecode = True
+
+
+def load_plugin(relative):
+    """A plugin file of the project (filter_plugins/x.py) as a module, loaded by path."""
+    path = PROJECT / relative
+    spec = importlib.util.spec_from_file_location("credinet_test_" + path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# Tests reuse the project's own parsing helpers instead of re-implementing them.
+compose_version = load_plugin("filter_plugins/credinet_docker.py").compose_version
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

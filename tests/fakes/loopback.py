@@ -4,7 +4,7 @@ import socket
 import subprocess
 import urllib.request
 
-import saas_fakes
+from fakes import saas_fakes
 
 # Obviously fake secrets; the tests assert none of their forms ever leaks.
 FAKE_TOKEN = "123456789:FAKE-unit-test-telegram-token-xyz"

@@ -21,6 +21,7 @@ run_init_files() {
   for f in /docker-entrypoint-initdb.d/*; do
     case "$f" in
       *.sh)
+        # shellcheck disable=SC1090 # init scripts are the image user's, found at run time
         if [ -x "$f" ]; then echo "running $f"; "$f"; else echo "sourcing $f"; . "$f"; fi ;;
       *.sql) echo "running $f"; psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" -f "$f" ;;
       *.sql.gz) echo "running $f"; gunzip -c "$f" | psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" ;;
@@ -33,6 +34,7 @@ init_cluster() {
   : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set (this image has no trust mode)}"
   export POSTGRES_USER=${POSTGRES_USER:-postgres}
   export POSTGRES_DB=${POSTGRES_DB:-$POSTGRES_USER}
+  # shellcheck disable=SC2086 # POSTGRES_INITDB_ARGS is a list of arguments (official image contract)
   initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") \
     --encoding=UTF8 --locale=C.UTF-8 $POSTGRES_INITDB_ARGS
   printf '\nhost all all all scram-sha-256\n' >>"$PGDATA/pg_hba.conf"

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import zoneinfo
+from pathlib import Path
 
 root = "/tmp/ret"
 tz = zoneinfo.ZoneInfo("America/Mexico_City")
@@ -21,8 +22,11 @@ def make(days_ago, status):
     moment = now - dt.timedelta(days=days_ago)
     key = "credinet_credinet_" + moment.strftime("%Y%m%dT%H%M%S%z")
     suffix = ".failed" if status == "failed" else ""
-    open("%s/%s.dump.zst%s" % (sets_dir, key, suffix), "wb").write(b"x" * 100)
-    json.dump({"status": status}, open("%s/%s.manifest.json" % (sets_dir, key), "w"))
+    Path("%s/%s.dump.zst%s" % (sets_dir, key, suffix)).write_bytes(b"x" * 100)
+    entry = {"name": key + ".dump.zst", "size": 100, "sha256": "0" * 64}
+    manifest = {"format": 1, "status": status, "key": key, "db": "credinet", "server_image": "postgres:17",
+                "files": {"dump": entry, "globals": dict(entry, name=key + ".globals.sql.zst")}, "tables": {}}
+    Path("%s/%s.manifest.json" % (sets_dir, key)).write_text(json.dumps(manifest))
 
 
 if sys.argv[1:] == ["normal"]:
@@ -35,10 +39,12 @@ else:
         make(day, "failed")
     for name, days in (("backup_recent.sql.gz", 5), ("backup_old.sql.gz", 90)):
         path = root + "/legacy/" + name
-        open(path, "wb").write(b"gz")
+        Path(path).write_bytes(b"gz")
         stamp = (now - dt.timedelta(days=days)).timestamp()
         os.utime(path, (stamp, stamp))
-config = json.load(open("/etc/credinet/backup.json"))
+config = json.loads(Path("/etc/credinet/backup.json").read_text())
 config.update(backup_dir=sets_dir, legacy_dirs=[root + "/legacy"], metrics_dir="", state_dir=root + "/state",
               lock_file=root + "/lock")
-json.dump(config, open(root + "/backup.json", "w"))
+# Pruning 60 days of failed runs at once is this test's point, not the per-run deletion cap's.
+config["retention"]["max_deletes"] = 1000
+Path(root + "/backup.json").write_text(json.dumps(config))

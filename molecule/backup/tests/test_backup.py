@@ -84,11 +84,23 @@ def test_success_metrics(host, backup):
     assert metric(host, "credinet_backup_last_success_timestamp_seconds") > 1.7e9
 
 
-def test_cron_entries_at_mexico_city_times(host):
-    cron = host.file("/etc/cron.d/credinet-backup").content_string
-    assert re.search(r"^0 2 \* \* \* root /usr/local/bin/credinet-backup run >> /var/log/credinet/backup.log 2>&1$", cron, re.M)
-    assert re.search(r"^0 4 \* \* 0 root /usr/local/bin/credinet-backup drill ", cron, re.M)
-    assert "intraday" not in cron
+def test_timers_at_mexico_city_times(host):
+    """The schedules are systemd timers with the zone in OnCalendar=: independent of the host
+    clock's zone and of when any daemon started; a slot missed while the host was off runs at boot."""
+    backup = host.file("/etc/systemd/system/credinet-backup.timer").content_string
+    assert "OnCalendar=*-*-* 02:00:00 America/Mexico_City" in backup.splitlines()
+    assert "Persistent=true" in backup.splitlines()
+    drill = host.file("/etc/systemd/system/credinet-restore-drill.timer").content_string
+    assert "OnCalendar=Sun *-*-* 04:00:00 America/Mexico_City" in drill.splitlines()
+    for unit in ("credinet-backup.timer", "credinet-restore-drill.timer"):
+        assert host.service(unit).is_enabled and host.service(unit).is_running, unit
+    next_run = host.check_output("systemctl show credinet-backup.timer --property=NextElapseUSecRealtime --value")
+    assert next_run.endswith(" 02:00:00 CST"), next_run
+    service = host.file("/etc/systemd/system/credinet-backup.service").content_string
+    assert "OnFailure=credinet-job-failed@%n.service" in service.splitlines()
+    assert "ExecStart=/usr/local/bin/credinet-backup run" in service.splitlines()
+    assert not host.file("/etc/cron.d/credinet-backup").exists, "the cron file of the old layout is gone"
+    assert "intraday" not in backup
     assert host.file("/etc/credinet/backup.json").mode == 0o600
 
 
@@ -134,7 +146,7 @@ def test_stopped_database_fails_cleanly(host, backup):
     assert sorted(host.file(DIR).listdir()) == before
     assert metric(host, "credinet_backup_last_exit_status") == 1
     assert metric(host, "credinet_backup_last_success_timestamp_seconds") > 0
-    last = json.loads(host.file("/var/lib/credinet-backup/notifications.jsonl").content_string.splitlines()[-1])
+    last = json.loads(host.file("/var/lib/credinet/notifications.jsonl").content_string.splitlines()[-1])
     assert last["event"] == "backup_failed"
     assert last["level"] == "critical"
     assert "database container not running" in last["text"]

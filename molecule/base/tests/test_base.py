@@ -82,3 +82,6 @@ def test_timezone_drift_is_caught_by_the_assertion_and_repaired(host, hostname, 
         repaired = playbook(scenario_dir / "converge.yml", hostname, check=True)
     assert repaired.recap(hostname)["changed"] >= 1
     assert host.check_output("timedatectl show --property=Timezone --value") == TZ
+    # cron (operators' crontabs) was restarted after the zone change, so it runs in the new zone.
+    started = host.check_output("systemctl show cron --property=ExecMainStartTimestamp --timestamp=unix --value")
+    assert int(started.lstrip("@")) >= int(host.check_output("stat -c %Y /etc/localtime"))

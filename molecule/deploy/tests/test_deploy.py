@@ -76,8 +76,8 @@ def test_main_is_deployed_healthy_and_recorded(host, prod_only):
 def test_env_file_is_secret_and_pins_the_timezone(host, prod_only):
     env = host.file(APP + "/.env")
     assert env.mode == 0o600 and env.user == "jair"
-    assert env.contains("^TZ=America/Mexico_City$")
-    assert env.contains("^SCHEDULER_TIMEZONE=America/Mexico_City$")
+    assert env.contains("^TZ='America/Mexico_City'$")
+    assert env.contains("^SCHEDULER_TIMEZONE='America/Mexico_City'$")
     for key in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "TELEGRAM_GROUP_ID", "DISCORD_WEBHOOK_URL", "SMTP_HOST"):
         assert env.contains("^%s=." % key), key
     status, body = health(host)

@@ -2,9 +2,7 @@
 import json
 
 import pytest
-from conftest import http_get, http_json
-
-from credinet_docker import compose_version
+from conftest import compose_version, http_get, http_json
 from packaging.version import Version
 
 

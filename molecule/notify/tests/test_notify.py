@@ -1,6 +1,5 @@
 """Role `notify` + host jobs, against loopback Telegram/Discord/SMTP servers in the host."""
 import json
-import sys
 import urllib.parse
 from pathlib import Path
 
@@ -38,9 +37,10 @@ def inject(host, port, *statuses):
 def test_settings_files_are_0600_and_complete(host):
     conf = host.file("/etc/credinet/notify.env")
     assert conf.mode == 0o600 and conf.user == "root"
-    assert conf.contains("^TELEGRAM_BOT_TOKEN=%s$" % TOKEN)
-    assert conf.contains("^SMTP_PORT=18025$")
-    assert conf.contains("^CREDINET_ENV=prod$")
+    # Values are single-quoted: Compose/.env rules read them back literally ($, " #", quotes).
+    assert conf.contains("^TELEGRAM_BOT_TOKEN='%s'$" % TOKEN)
+    assert conf.contains("^SMTP_PORT='18025'$")
+    assert conf.contains("^CREDINET_ENV='prod'$")
     assert not host.file(APP_ENV).exists, "the app .env belongs to role app"
 
 
@@ -67,7 +67,7 @@ def test_backup_failure_is_notified_in_spanish(host, hostname, fresh):
     assert "FALLÓ el respaldo en %s (prod): docker command not found" % hostname in \
         discord["payload"]["embeds"][0]["description"]
     assert discord["payload"]["content"].endswith("backup_failed")
-    record = json.loads(host.file("/var/lib/credinet-backup/notifications.jsonl").content_string.splitlines()[-1])
+    record = json.loads(host.file("/var/lib/credinet/notifications.jsonl").content_string.splitlines()[-1])
     assert (record["event"], record["result"]) == ("backup_failed", "sent")
 
 
@@ -129,8 +129,7 @@ def test_notify_test_playbook_prints_a_table_and_delivers(host, hostname, playbo
 
 @pytest.fixture
 def controller_fakes(tmp_path):
-    sys.path.insert(0, str(Path(__file__).parents[3] / "tests" / "fakes"))
-    from loopback import Fakes  # the same fakes, on the controller's loopback
+    from fakes.loopback import Fakes  # the same fakes, on the controller's loopback
     fakes = Fakes(tmp_path)
     fakes.settings.update(TELEGRAM_BOT_TOKEN=TOKEN, DISCORD_WEBHOOK_URL="https://discord.example.test/api/webhooks/000000/"
                           + HOOK_TOKEN, SMTP_PASSWORD=SMTP_PASSWORD, NOTIFY_ROUTES="info=discord;critical=discord")

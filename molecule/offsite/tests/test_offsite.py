@@ -26,7 +26,7 @@ def remote_sets(host):
 
 
 def last_notification(host):
-    return json.loads(host.file("/var/lib/credinet-backup/notifications.jsonl").content_string.splitlines()[-1])
+    return json.loads(host.file("/var/lib/credinet/notifications.jsonl").content_string.splitlines()[-1])
 
 
 def payments(host):
@@ -44,7 +44,12 @@ def test_rclone_config_is_secret_and_layers_crypt_over_sftp(host):
     assert conf["offsite"]["password"] != "sandbox-fake-crypt-password"
     assert host.check_output("rclone reveal %s" % conf["offsite"]["password"]) == "sandbox-fake-crypt-password"
     assert "sandbox-fake-crypt" not in conf_file.content_string
-    assert host.file("/etc/cron.d/credinet-offsite").contains("^30 2 \\* \\* \\* root /usr/local/bin/credinet-offsite run")
+    prints = host.file("/etc/credinet/rclone.conf.fingerprints")
+    assert prints.mode == 0o600 and "sandbox-fake-crypt" not in prints.content_string
+    timer = host.file("/etc/systemd/system/credinet-offsite.timer").content_string
+    assert "OnCalendar=*-*-* 02:30:00 America/Mexico_City" in timer.splitlines()
+    assert host.service("credinet-offsite.timer").is_enabled
+    assert not host.file("/etc/cron.d/credinet-offsite").exists
 
 
 @pytest.mark.parametrize("mode", ["service_account", "oauth"])

@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from credinet_docker import compose_version
+from conftest import compose_version
 from packaging.version import Version
 
 EXPECTED = {"sandbox-prod": ("prod", "main"), "sandbox-dev": ("dev", "develop")}

@@ -1,7 +1,11 @@
+"""filter_plugins/credinet_docker.py: daemon.json registry settings, compose versions."""
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from credinet_docker import FilterModule, compose_version, insecure_registries
+from conftest import load_source
+
+_docker = load_source("filter_plugins/credinet_docker.py")
+FilterModule, compose_version, insecure_registries = _docker.FilterModule, _docker.compose_version, _docker.insecure_registries
 
 
 class TestInsecureRegistries:

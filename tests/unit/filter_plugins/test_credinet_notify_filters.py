@@ -1,35 +1,11 @@
+"""filter_plugins/credinet_notify_filters.py: routes, value-free setting errors, notify.env parsing, result rows."""
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from conftest import FAKE_TOKEN
+from conftest import FAKE_TOKEN, load_source
 
-import importlib.util
-from pathlib import Path
-
-_spec = importlib.util.spec_from_file_location(
-    "credinet_notify_filters", Path(__file__).resolve().parents[3] / "filter_plugins" / "credinet_notify.py")
-filters_mod = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(filters_mod)
+filters_mod = load_source("filter_plugins/credinet_notify_filters.py")
 F = filters_mod.FilterModule().filters()
-
-
-def test_escape_modes():
-    assert F["credinet_telegram_escape"]("a.b") == "a\\.b"
-    assert F["credinet_telegram_escape"]("<a>", "HTML") == "&lt;a&gt;"
-    with pytest.raises(AnsibleFilterError, match="parse_mode"):
-        F["credinet_telegram_escape"]("x", "Markdown")
-
-
-def test_truncate_filter():
-    assert F["credinet_truncate"]("x" * 5000) == "x" * 4095 + "…"
-    with pytest.raises(AnsibleFilterError):
-        F["credinet_truncate"]("abc", 0)
-
-
-def test_redact_accepts_one_secret_or_a_list():
-    text = "token %s and %s" % (FAKE_TOKEN, FAKE_TOKEN.replace(":", "%3A"))
-    assert FAKE_TOKEN not in F["credinet_redact"](text, FAKE_TOKEN)
-    assert "%3A" not in F["credinet_redact"](text, [FAKE_TOKEN])
 
 
 def test_routes_spec_round_trip_and_validation():
@@ -40,7 +16,36 @@ def test_routes_spec_round_trip_and_validation():
         F["credinet_notify_routes"]({"critical": ["whatsapp"]})
 
 
+def test_routes_spec_is_what_the_notifier_parses_back():
+    routes = {"critical": ["email", "discord"], "backup_failed": ["telegram_chat"]}
+    assert filters_mod.cn.parse_routes(F["credinet_notify_routes"](routes)) == routes
+
+
 def test_notify_errors_names_settings_not_values():
     errors = F["credinet_notify_errors"]({"TELEGRAM_BOT_TOKEN": "oops-secret", "SMTP_PORT": 0, "TELEGRAM_CHAT_ID": ""})
     assert errors == ["TELEGRAM_BOT_TOKEN does not look like <digits>:<token>", "SMTP_PORT must be a number from 1 to 65535"]
     assert "oops-secret" not in " ".join(errors)
+
+
+def test_notify_errors_include_bad_routes():
+    errors = F["credinet_notify_errors"]({"TELEGRAM_BOT_TOKEN": FAKE_TOKEN, "NOTIFY_ROUTES": "critical=sms"})
+    assert len(errors) == 1 and "sms" in errors[0]
+    assert FAKE_TOKEN not in errors[0]
+
+
+def test_parse_env_reads_what_env_lines_write():
+    assert F["credinet_parse_env"]("# managed\nA='x y'\nB='it\\'s'\n") == {"A": "x y", "B": "it's"}
+
+
+@pytest.mark.parametrize(("pair", "row"), [
+    (("discord", {"ok": True, "detail": "1 message"}), "discord         ok    1 message"),
+    (("email", {"ok": False, "detail": "HTTP 500"}), "email           FAIL  HTTP 500"),
+    (("telegram_chat", {}), "telegram_chat   FAIL  "),
+])
+def test_result_rows(pair, row):
+    assert F["credinet_notify_row"](pair) == row
+
+
+def test_only_live_filters_are_registered():
+    # credinet_telegram_escape, credinet_truncate and credinet_redact had no user left and were removed.
+    assert set(F) == {"credinet_parse_env", "credinet_notify_row", "credinet_notify_routes", "credinet_notify_errors"}

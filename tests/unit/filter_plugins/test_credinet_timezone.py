@@ -1,6 +1,10 @@
+"""filter_plugins/credinet_timezone.py: IANA zone validation for preflights."""
 import pytest
 
-from credinet_timezone import FilterModule, timezone_valid
+from conftest import load_source
+
+_timezone = load_source("filter_plugins/credinet_timezone.py")
+FilterModule, timezone_valid = _timezone.FilterModule, _timezone.timezone_valid
 
 
 @pytest.mark.parametrize("name", ["America/Mexico_City", "UTC", "Etc/GMT+6", "America/Argentina/Buenos_Aires"])

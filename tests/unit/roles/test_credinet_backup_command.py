@@ -1,92 +1,174 @@
-"""Pure parts of the host command roles/backup/files/credinet-backup (the rest runs in Molecule)."""
+"""Pure parts of the host command roles/backup/files/credinet-backup (the rest runs in Molecule).
+
+What the command imports from the runtime package (postgres streams, messages, retention) is
+tested with the package (tests/unit/module_utils/credinet_ops/).
+"""
+import datetime as dt
 import gzip
-import importlib.machinery
-import importlib.util
-import shutil
-import subprocess
+import json
+import os
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-_loader = importlib.machinery.SourceFileLoader("credinet_backup_cmd", str(ROOT / "roles/backup/files/credinet-backup"))
-_spec = importlib.util.spec_from_loader("credinet_backup_cmd", _loader)
-cmd = importlib.util.module_from_spec(_spec)
-_loader.exec_module(cmd)
+from conftest import load_source, make_set
+from credinet_ops import messages, retention, sets
 
-# The shape of a real `pg_restore -l` listing of a custom-format dump (PostgreSQL 17).
-TOC = """;
-; Archive created at 2026-11-29 02:21:46 UTC
-;     dbname: credinet
-;     TOC Entries: 27
-;     Compression: none
-;     Dump Version: 1.16-0
-;     Format: CUSTOM
-;
-; Selected TOC Entries:
-;
-218; 1259 16386 TABLE public users credinet
-219; 1259 16385 SEQUENCE public users_id_seq credinet
-3369; 0 16386 TABLE DATA public users credinet
-3371; 0 16401 TABLE DATA public loans credinet
-3373; 0 16416 TABLE DATA public payments credinet
-3375; 0 16430 TABLE DATA audit "Events" credinet
-"""
-
-
-def test_toc_tables_lists_table_data_entries_only():
-    assert cmd.toc_tables(TOC) == {"public.users", "public.loans", "public.payments", 'audit."Events"'}
-
-
-def test_toc_tables_ignores_comments_and_empty_listing():
-    assert cmd.toc_tables("; TABLE DATA public users x\n") == set()
-    assert cmd.toc_tables("") == set()
-
-
-def test_compare_stats_names_every_difference():
-    expected = {"public.users": {"rows": 3, "checksum": "1"}, "public.loans": {"rows": 2, "checksum": "9"}}
-    assert cmd.compare_stats(expected, expected) == []
-    diff = cmd.compare_stats(expected, {"public.users": {"rows": 3, "checksum": "2"}})
-    assert len(diff) == 2 and diff[0].startswith("public.users: backup") and "restored None" in diff[1]
-
-
-@pytest.mark.parametrize("lang", ["es", "en"])
-def test_every_message_exists_in_both_languages(lang):
-    assert set(cmd.MESSAGES[lang]) == set(cmd.MESSAGES["es"])
-    text = cmd.message({"lang": lang, "env": "prod"}, "backup_failed", error="disco lleno")
-    assert "prod" in text and "disco lleno" in text
-
-
-def test_unknown_language_falls_back_to_spanish():
-    assert cmd.message({"lang": "fr"}, "backup_failed", error="x").startswith("FALLÓ")
+cmd = load_source("roles/backup/files/credinet-backup")
+MX = dt.timezone(dt.timedelta(hours=-6))
+NOW = dt.datetime(2026, 11, 29, 2, 0, tzinfo=MX)
 
 
 @pytest.fixture
-def payload(tmp_path):
-    return b"COPY payments FROM stdin;\n" + b"1\t2\t3\n" * 50000
+def cfg(tmp_path):
+    backup_dir = tmp_path / "backups"
+    backup_dir.mkdir()
+    return {"backup_dir": str(backup_dir), "tz": MX, "legacy_dirs": [], "lock_file": str(tmp_path / "lock"),
+            "state_dir": str(tmp_path / "state"), "retention": {"keep_days": 30, "min_good": 2, "max_deletes": 10}}
 
 
-@pytest.mark.skipif(not shutil.which("zstd"), reason="zstd not installed")
-def test_decompress_into_accepts_an_early_stopping_reader_only_when_told(tmp_path, payload):
-    path = tmp_path / "x.dump.zst"
-    subprocess.run(["zstd", "-q", "-o", str(path)], input=payload, check=True)
-    ok, out, _ = cmd.decompress_into(str(path), ["head", "-c", "10"], reads_all=False)
-    assert ok and out == payload[:10]
-    ok, _, err = cmd.decompress_into(str(path), ["head", "-c", "10"], reads_all=True)
-    assert not ok and "decompression failed" in err
+def test_every_command_has_a_parser_and_every_failure_event_a_message():
+    for name in cmd.COMMANDS:
+        assert cmd.parser().parse_args([name] + (["--yes"] if name == "restore" else [])).command == name
+    for event in list(cmd.FAILURE_EVENTS.values()) + ["command_failed"]:
+        assert event in messages.CATALOG["es"] and event in messages.CATALOG["en"]
 
 
-def test_decompress_into_reports_a_truncated_gzip(tmp_path, payload):
-    path = tmp_path / "old.sql.gz"
-    path.write_bytes(gzip.compress(payload)[:-200])
-    ok, _, err = cmd.decompress_into(str(path), ["sh", "-c", "exec cat >/dev/null"])
-    assert not ok and "decompression failed" in err
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["run"], {"no_prune": False}),
+    (["run", "--no-prune"], {"no_prune": True}),
+    (["verify"], {"set": "latest", "file": None}),
+    (["verify", "KEY", "--file", "/tmp/copy"], {"set": "KEY", "file": "/tmp/copy"}),
+    (["restore"], {"set": "latest", "yes": False, "force_legacy_sql": False}),
+    (["restore", "--set", "K", "--yes", "--force-legacy-sql"], {"set": "K", "yes": True, "force_legacy_sql": True}),
+    (["prune", "--dry-run"], {"dry_run": True}),
+    (["list", "--json"], {"json": True}),
+    (["drill"], {"set": "latest"}),
+    (["check-config", "/etc/credinet/backup.json"], {"file": "/etc/credinet/backup.json"}),
+])
+def test_command_line(argv, expected):
+    args = vars(cmd.parser().parse_args(argv))
+    assert {k: args[k] for k in expected} == expected
 
 
-def test_stream_to_file_hashes_what_it_writes_and_reports_producer_failure(tmp_path):
-    dest = tmp_path / "out.gz"
-    sha, size = cmd.stream_to_file(["printf", "hola"], ["gzip", "-c"], str(dest))
-    assert size == dest.stat().st_size and sha == cmd.sha256_of(str(dest))
-    assert oct(dest.stat().st_mode & 0o777) == "0o600"
-    with pytest.raises(cmd.BackupError, match="failed \\(exit 3\\)"):
-        cmd.stream_to_file(["sh", "-c", "echo partial; exit 3"], ["gzip", "-c"], str(tmp_path / "bad.gz"))
+class TestKeysAndPublishing:
+    def test_free_key_numbers_runs_in_the_same_second(self, cfg):
+        first = cmd.free_key(cfg, "credinet.v2", NOW)
+        assert first == sets.set_key("credinet.v2", NOW) and "%2E" in first
+        open(os.path.join(cfg["backup_dir"], first + ".dump.zst"), "w").close()
+        second = cmd.free_key(cfg, "credinet.v2", NOW)
+        assert second == first + "_1"
+        open(os.path.join(cfg["backup_dir"], second + ".manifest.json"), "w").close()
+        assert cmd.free_key(cfg, "credinet.v2", NOW) == first + "_2"
+        assert cmd.free_key(cfg, "credinet.v2", NOW + dt.timedelta(seconds=1)) == sets.set_key("credinet.v2", NOW + dt.timedelta(seconds=1))
+
+    def test_publish_never_replaces_an_existing_set(self, tmp_path):
+        tmp, final = tmp_path / ".x.partial", tmp_path / "x.dump.zst"
+        tmp.write_text("new")
+        cmd.publish(str(tmp), str(final))
+        assert final.read_text() == "new" and not tmp.exists()
+        tmp.write_text("newer")
+        with pytest.raises(FileExistsError):
+            cmd.publish(str(tmp), str(final))
+        assert final.read_text() == "new"
+
+    def test_remove_partials_removes_only_leftover_partials(self, cfg):
+        names = [".credinet_x_20261129T020000-0600.dump.zst.partial", ".credinet_x.globals.zst.partial",
+                 "credinet_x_20261129T020000-0600.dump.zst", ".other.partial", "notes.partial"]
+        for name in names:
+            open(os.path.join(cfg["backup_dir"], name), "w").close()
+        cmd.remove_partials(cfg["backup_dir"])
+        assert sorted(os.listdir(cfg["backup_dir"])) == sorted(names[2:])
+
+
+class TestLegacySql:
+    @pytest.mark.parametrize(("sql", "statement"), [
+        ("CREATE TABLE loans (id int);\n\\connect credinet\n", "\\connect"),
+        ("\\c credinet\n", "\\c"),
+        ("DROP DATABASE credinet;\n", "DROP DATABASE"),
+        ("CREATE ROLE app;\n", "CREATE ROLE"),
+        ("ALTER USER app PASSWORD 'x';\n", "ALTER USER"),
+        ("CREATE TABLE loans (id int);\nCOPY loans FROM stdin;\n1\n\\.\n", None),
+        ("INSERT INTO notes VALUES ('CREATE DATABASE x');\n", None),
+    ])
+    def test_cluster_statements_are_found(self, tmp_path, sql, statement):
+        path = tmp_path / "old.sql.gz"
+        path.write_bytes(gzip.compress(sql.encode()))
+        assert cmd.legacy_cluster_statements(str(path)) == statement
+
+
+class TestCheckConfig:
+    def write(self, tmp_path, data):
+        path = tmp_path / "backup.json"
+        path.write_text(json.dumps(data))
+        return cmd.parser().parse_args(["check-config", str(path)])
+
+    @pytest.fixture
+    def valid(self):
+        return {"backup_dir": "/var/backups/credinet", "compose_project": "credinet", "db_service": "db",
+                "critical_tables": ["loans"], "lock_file": "/var/lib/credinet/jobs.lock", "state_dir": "/var/lib/credinet",
+                "timezone": "America/Mexico_City", "retention": {"keep_days": 30, "max_deletes": 5}}
+
+    def test_a_valid_configuration(self, tmp_path, valid, capsys):
+        assert cmd.cmd_check_config(self.write(tmp_path, valid)) == 0
+        assert capsys.readouterr().err == ""
+
+    @pytest.mark.parametrize(("change", "fragment"), [
+        ({"critical_tables": []}, "critical_tables is missing or empty"),
+        ({"backup_dir": "backups"}, "backup_dir must be an absolute path"),
+        ({"compression": "xz"}, "compression must be one of"),
+        ({"retention": {"keep_days": 30, "keep_weeks": 2}}, "unknown retention setting(s): keep_weeks"),
+        ({"retention": {"max_deletes": 0}}, "max_deletes must be >= 1"),
+    ])
+    def test_errors_are_listed(self, tmp_path, valid, capsys, change, fragment):
+        assert cmd.cmd_check_config(self.write(tmp_path, dict(valid, **change))) == 1
+        assert fragment in capsys.readouterr().err
+
+    def test_an_unreadable_file_through_main(self, tmp_path, capsys):
+        assert cmd.main(["check-config", str(tmp_path / "missing.json")]) == 1
+        assert "cannot read" in capsys.readouterr().err
+
+
+class TestPrune:
+    def test_dry_run_deletes_nothing(self, cfg, monkeypatch):
+        monkeypatch.setattr(cmd.job, "now", lambda cfg: NOW)
+        for day in (0, 1, 40, 41):
+            make_set(Path(cfg["backup_dir"]), NOW - dt.timedelta(days=day))
+        before = sorted(os.listdir(cfg["backup_dir"]))
+        assert len(cmd.prune(cfg, dry_run=True)) == 2
+        assert sorted(os.listdir(cfg["backup_dir"])) == before
+
+    def test_prune_removes_every_file_of_old_sets(self, cfg, monkeypatch):
+        monkeypatch.setattr(cmd.job, "now", lambda cfg: NOW)
+        keep = [make_set(Path(cfg["backup_dir"]), NOW - dt.timedelta(days=d)) for d in (0, 1)]
+        make_set(Path(cfg["backup_dir"]), NOW - dt.timedelta(days=40))
+        make_set(Path(cfg["backup_dir"]), NOW - dt.timedelta(days=41), "failed")
+        make_set(Path(cfg["backup_dir"]), NOW - dt.timedelta(days=42), "incomplete")
+        deleted = cmd.prune(cfg, dry_run=False)
+        assert len(deleted) == 3
+        assert sorted({n.split(".")[0] for n in os.listdir(cfg["backup_dir"])}) == sorted(keep)
+
+    def test_a_clock_jump_refuses_and_deletes_nothing(self, cfg, monkeypatch):
+        monkeypatch.setattr(cmd.job, "now", lambda cfg: NOW)
+        for day in (40, 41, 42):
+            make_set(Path(cfg["backup_dir"]), NOW - dt.timedelta(days=day))
+        make_set(Path(cfg["backup_dir"]), NOW + dt.timedelta(days=1))
+        before = sorted(os.listdir(cfg["backup_dir"]))
+        with pytest.raises(retention.RetentionRefused):
+            cmd.prune(cfg, dry_run=False)
+        assert sorted(os.listdir(cfg["backup_dir"])) == before
+
+
+def test_list_json(cfg, capsys):
+    key = make_set(Path(cfg["backup_dir"]), NOW, db="mi base")
+    assert cmd.cmd_list(cfg, cmd.parser().parse_args(["list", "--json"])) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert (listed["key"], listed["status"], listed["size"]) == (key, "good", 100)
+    assert listed["taken_at"] == NOW.isoformat() and len(listed["files"]) == 3
+
+
+def test_find_set_errors_name_what_was_wanted(cfg):
+    with pytest.raises(cmd.job.JobError, match="no restorable backup in"):
+        cmd.find_set(cfg, "latest")
+    with pytest.raises(cmd.job.JobError, match="backup 'credinet_nope' not found"):
+        cmd.find_set(cfg, "credinet_nope")

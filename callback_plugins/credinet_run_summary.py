@@ -1,20 +1,17 @@
 """Callback: post a summary of every playbook run to the Credinet notification channels.
 
-Enabled in ansible.cfg (callbacks_enabled = credinet_notify). Silent unless
+Enabled in ansible.cfg (callbacks_enabled = credinet_run_summary). Silent unless
 CREDINET_NOTIFY_ENV_FILE names a readable notify.env on the controller (same format as
 /etc/credinet/notify.env). Never lets a secret into what it sends or displays.
 """
 import os
-import sys
 import time
 
+from ansible.module_utils.credinet_ops import notify as cn
 from ansible.plugins.callback import CallbackBase
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils"))
-import credinet_notify as cn  # noqa: E402
-
 DOCUMENTATION = r"""
-name: credinet_notify
+name: credinet_run_summary
 type: notification
 short_description: Post a playbook run summary to Telegram/Discord/email
 description:
@@ -39,7 +36,7 @@ def summary_text(playbook, env, stats, duration, first_failure):
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "notification"
-    CALLBACK_NAME = "credinet_notify"
+    CALLBACK_NAME = "credinet_run_summary"
     CALLBACK_NEEDS_ENABLED = True
 
     def __init__(self):
@@ -98,9 +95,9 @@ class CallbackModule(CallbackBase):
             results = cn.dispatch(self.settings, "playbook_failed" if bad else "playbook_completed",
                                   "critical" if bad else "info", text, host="ansible", env=self.env or None)
         except Exception as exc:  # a notifier problem must never break or leak from the run
-            self._display.warning("credinet_notify: %s" % cn.redact("%s: %s" % (type(exc).__name__, exc), secrets))
+            self._display.warning("credinet_run_summary: %s" % cn.redact("%s: %s" % (type(exc).__name__, exc), secrets))
             return
         failed = [c for c, r in results.items() if not r["ok"] and not r.get("skipped")]
         if failed:
-            self._display.warning("credinet_notify: not delivered to %s" % ", ".join(
+            self._display.warning("credinet_run_summary: not delivered to %s" % ", ".join(
                 "%s (%s)" % (c, results[c]["detail"]) for c in failed))

@@ -1,22 +1,13 @@
 """The credinet_notify module, run in-process against the loopback fakes."""
-import importlib.util
 import json
-import sys
-from pathlib import Path
+import time
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-import credinet_notify as library
+from conftest import FAKE_TOKEN, load_source
 
-from conftest import FAKE_TOKEN
-
-ROOT = Path(__file__).resolve().parents[3]
-# Modules import their module_utils through the ansible namespace; point it at ours.
-sys.modules.setdefault("ansible.module_utils.credinet_notify", library)
-_spec = importlib.util.spec_from_file_location("credinet_notify_module", ROOT / "library" / "credinet_notify.py")
-module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(module)
+module = load_source("library/credinet_notify.py")
 
 
 def run_module(args, capsys):
@@ -45,7 +36,7 @@ def test_check_mode_reports_and_sends_nothing(fakes, capsys):
 
 
 def test_failures_are_reported_and_fail_only_when_asked(fakes, capsys, monkeypatch):
-    monkeypatch.setattr(library.time, "sleep", lambda s: None)
+    monkeypatch.setattr(time, "sleep", lambda s: None)
     settings = dict(fakes.settings, TELEGRAM_API_BASE="http://127.0.0.1:1")
     args = {"event": "x", "text": "hola", "settings": settings, "channels": ["telegram_group", "discord"]}
     code, out = run_module(args, capsys)

@@ -1,17 +1,14 @@
 """The run-summary callback: summary text, silence when unconfigured, delivery, no leaks."""
-import importlib.util
+import configparser
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from conftest import FAKE_HOOK_TOKEN, FAKE_TOKEN
+from conftest import FAKE_HOOK_TOKEN, FAKE_TOKEN, ROOT, load_source
+from credinet_ops import envfile
 
-ROOT = Path(__file__).resolve().parents[3]
-_spec = importlib.util.spec_from_file_location("credinet_notify_callback", ROOT / "callback_plugins" / "credinet_notify.py")
-callback = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(callback)
+callback = load_source("callback_plugins/credinet_run_summary.py")
 
 COUNTS = {"ok": 10, "changed": 2, "failures": 0, "unreachable": 0, "skipped": 1, "rescued": 0, "ignored": 0}
 
@@ -93,3 +90,23 @@ def test_undeliverable_summary_only_warns_without_secrets(configured, monkeypatc
     cb.v2_playbook_on_stats(Stats({"h": COUNTS}))
     assert warnings and "not delivered to discord" in warnings[0]
     assert FAKE_HOOK_TOKEN not in warnings[0]
+
+
+def test_the_callback_is_named_as_ansible_cfg_enables_it():
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(ROOT / "ansible.cfg")
+    assert callback.CallbackModule.CALLBACK_NAME == "credinet_run_summary"
+    assert "credinet_run_summary" in [c.strip() for c in cfg["defaults"]["callbacks_enabled"].split(",")]
+    assert "name: credinet_run_summary" in callback.DOCUMENTATION
+
+
+def test_reads_a_notify_env_written_by_the_role(monkeypatch, fakes, tmp_path):
+    # The role writes every value single-quoted (credinet_env_lines); the callback must read them back.
+    settings = dict(fakes.settings, NOTIFY_ROUTES="info=discord")
+    env_file = tmp_path / "notify.env"
+    env_file.write_text("# managed\n" + "".join(envfile.line(k, v) + "\n" for k, v in settings.items()))
+    monkeypatch.setenv("CREDINET_NOTIFY_ENV_FILE", str(env_file))
+    cb = callback.CallbackModule()
+    assert cb.settings == settings
+    cb.v2_playbook_on_stats(Stats({"h": COUNTS}))
+    assert len(fakes.received("discord")) == 1

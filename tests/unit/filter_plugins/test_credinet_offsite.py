@@ -1,13 +1,10 @@
-import importlib.util
-from pathlib import Path
-
+"""filter_plugins/credinet_offsite.py: rclone remote sections and value-free errors."""
 import pytest
 from ansible.errors import AnsibleFilterError
 
-_spec = importlib.util.spec_from_file_location(
-    "credinet_offsite_filters", Path(__file__).resolve().parents[3] / "filter_plugins" / "credinet_offsite.py")
-mod = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mod)
+from conftest import load_source
+
+mod = load_source("filter_plugins/credinet_offsite.py")
 F = mod.FilterModule().filters()
 TOKEN = '{"access_token": "FAKE", "expiry": "2026-01-01T00:00:00Z"}'
 

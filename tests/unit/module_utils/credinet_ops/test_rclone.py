@@ -1,14 +1,11 @@
+"""credinet_ops.rclone: remote sections, config rendering that keeps refreshed tokens, fingerprints."""
 import configparser
-import datetime as dt
 import json
 
 import pytest
 
-import credinet_backup as cb
-import credinet_offsite as co
+from credinet_ops import rclone as co
 
-MX = dt.timezone(dt.timedelta(hours=-6))
-NOW = dt.datetime(2026, 11, 29, 3, 0, tzinfo=MX)
 OLD_TOKEN = json.dumps({"access_token": "FAKE-a", "token_type": "Bearer", "refresh_token": "FAKE-r",
                         "expiry": "2026-11-01T00:00:00Z"})
 NEW_TOKEN = json.dumps({"access_token": "FAKE-b", "token_type": "Bearer", "refresh_token": "FAKE-r",
@@ -40,12 +37,20 @@ class TestDrive:
             co.drive_section(client_id="c", client_secret="s", token="FAKE-not-json")
         assert "FAKE-not-json" not in str(err.value)
 
+    def test_oauth_on_a_shared_drive_with_a_root_folder(self):
+        section = co.drive_section(client_id="c", client_secret="s", token=OLD_TOKEN, team_drive="0A", root_folder_id="1x")
+        assert (section["team_drive"], section["root_folder_id"]) == ("0A", "1x")
+
 
 def test_remote_errors_are_value_free():
     assert co.remote_errors("sftp", sftp={"host": "h", "user": "u", "key_file": "k"}) == []
     errors = co.remote_errors("drive", drive={"client_id": "c", "client_secret": "FAKE-secret", "token": "FAKE-tok"})
     assert errors == ["the Drive token must be rclone's JSON token"]
     assert co.remote_errors("s3") == ["offsite remote type must be drive or sftp"]
+
+
+def test_unknown_remote_settings_are_errors_not_crashes():
+    assert co.remote_errors("sftp", sftp={"host": "h", "user": "u", "key_file": "k", "passwd": "FAKE"}) != []
 
 
 class TestRenderKeepsRefreshedTokens:
@@ -71,48 +76,15 @@ class TestRenderKeepsRefreshedTokens:
         on_disk = co.render(self.sections('{"access_token": "x"}'))
         assert parse(co.render(self.sections(OLD_TOKEN), existing_text=on_disk))["gdrive"]["token"] == OLD_TOKEN
 
+    def test_percent_signs_survive(self):
+        # configparser interpolation would read %(x)s; rclone values are literal.
+        text = co.render({"offsite": {"type": "crypt", "remote": "gdrive:a%b", "password": "p%(x)s"}})
+        assert parse(text)["offsite"]["password"] == "p%(x)s"
+
 
 @pytest.mark.parametrize(("code", "fragment"), [(0, "success"), (5, "temporary"), (7, "upload limit"), (42, "unknown")])
 def test_exit_messages(code, fragment):
     assert fragment in co.exit_message(code)
-
-
-def entry(name, size=10):
-    return {"Path": name, "Name": name, "Size": size, "IsDir": False}
-
-
-def listing(days, manifest=True):
-    out = []
-    for day in days:
-        key = cb.set_key("credinet", NOW - dt.timedelta(days=day))
-        out.append(entry(key + ".dump.zst", 100))
-        out.append(entry(key + ".globals.sql.zst"))
-        if manifest:
-            out.append(entry(key + ".manifest.json"))
-    return out
-
-
-class TestRemoteRetention:
-    def test_sets_from_a_listing(self):
-        sets = co.remote_sets(listing([0, 1]) + listing([2], manifest=False) + [{"Path": "dir", "IsDir": True}])
-        assert [s.status for s in sets] == ["incomplete", "good", "good"]
-        assert all(len(s.files) in (2, 3) for s in sets)
-
-    def test_longer_offsite_policy_and_newest_good_protected(self):
-        sets = co.remote_sets(listing(range(0, 100)))
-        doomed = co.guarded_deletions(sets, NOW, cb.Policy(keep_days=90, min_good=7), max_deletes=20)
-        assert len(doomed) == 10 * 3
-
-    def test_too_many_deletions_are_refused(self):
-        sets = co.remote_sets(listing(range(0, 100)))
-        with pytest.raises(co.OffsiteConfigError, match="would delete 70 sets"):
-            co.guarded_deletions(sets, NOW, cb.Policy(keep_days=30, min_good=7), max_deletes=20)
-
-    def test_a_wrong_clock_cannot_wipe_the_history(self):
-        sets = co.remote_sets(listing(range(0, 10)))
-        far_future = NOW + dt.timedelta(days=3650)
-        doomed = co.guarded_deletions(sets, far_future, cb.Policy(keep_days=30, min_good=7), max_deletes=5)
-        assert len(doomed) == 3 * 3  # the newest 7 good sets survive whatever the clock says
 
 
 def test_sftp_section_brings_hash_commands():
@@ -120,3 +92,21 @@ def test_sftp_section_brings_hash_commands():
     assert section["md5sum_command"] == "md5sum" and section["known_hosts_file"] == "/etc/credinet/known"
     with pytest.raises(co.OffsiteConfigError):
         co.sftp_section("", "u", "k")
+
+
+class TestFingerprint:
+    def test_stable_for_the_same_secret_and_salt(self):
+        assert co.fingerprint("s3cret", "salt") == co.fingerprint("s3cret", "salt")
+
+    @pytest.mark.parametrize(("secret", "salt"), [("s3cret", "other-salt"), ("s3cret!", "salt"), ("", "salt"),
+                                                  ("S3CRET", "salt")])
+    def test_differs_per_salt_and_secret(self, secret, salt):
+        assert co.fingerprint(secret, salt) != co.fingerprint("s3cret", "salt")
+
+    def test_is_a_sha256_hex_digest_that_does_not_contain_the_secret(self):
+        mark = co.fingerprint("contraseña-secreta", "0f" * 16)
+        assert len(mark) == 64 and int(mark, 16) >= 0
+        assert "secreta" not in mark
+
+    def test_non_string_secrets_are_fingerprinted_as_text(self):
+        assert co.fingerprint(1234, "salt") == co.fingerprint("1234", "salt")

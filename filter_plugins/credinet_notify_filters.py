@@ -1,34 +1,9 @@
-"""Notification text filters: escaping, truncation, redaction, settings checks.
+"""Notifier filters: settings checks, routes, notify.env parsing, result rows.
 
-Thin wrappers over module_utils/credinet_notify.py, the code the hosts run too.
+Thin wrappers over the runtime package (credinet_ops.notify), the code the hosts run too.
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils"))
-import credinet_notify as cn  # noqa: E402
-
-try:
-    from ansible.errors import AnsibleFilterError
-except ImportError:  # unit tests may run without Ansible on the path
-    AnsibleFilterError = ValueError
-
-
-def telegram_escape(text, parse_mode="MarkdownV2"):
-    if parse_mode not in cn.ESCAPERS:
-        raise AnsibleFilterError("unknown Telegram parse_mode %r (MarkdownV2, HTML or '')" % (parse_mode,))
-    return cn.ESCAPERS[parse_mode](text)
-
-
-def truncate(text, limit=cn.TELEGRAM_LIMIT, marker="…"):
-    try:
-        return cn.truncate(text, int(limit), marker)
-    except ValueError as exc:
-        raise AnsibleFilterError(str(exc))
-
-
-def redact(text, secrets):
-    return cn.redact(text, secrets if isinstance(secrets, (list, tuple)) else [secrets])
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.credinet_ops import notify as cn
 
 
 def routes_spec(routes):
@@ -66,9 +41,6 @@ class FilterModule:
         return {
             "credinet_parse_env": parse_env,
             "credinet_notify_row": result_row,
-            "credinet_telegram_escape": telegram_escape,
-            "credinet_truncate": truncate,
-            "credinet_redact": redact,
             "credinet_notify_routes": routes_spec,
             "credinet_notify_errors": notify_errors,
         }

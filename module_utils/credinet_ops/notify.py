@@ -1,10 +1,13 @@
 """Notifications for Credinet: Telegram, Discord and email, routed per event and level.
 
-Pure standard library. Used by the host command `credinet-notify` (installed by role notify
-next to it), the Ansible module `credinet_notify`, the filter plugins and the callback
-plugin, and unit-tested in tests/unit/module_utils. No function here may let a secret reach
-its output, its exceptions or its logs: everything user-visible goes through `redact`.
+Used by the host command `credinet-notify`, the Ansible module `credinet_notify`, the filter
+plugins and the run-summary callback. No function here may let a secret reach its output, its
+exceptions or its logs: everything user-visible goes through `redact`.
+
+Channels are sent in parallel, each with its own deadline: a dead channel retrying for a minute
+never starves a live one (the job that called the notifier bounds the whole call).
 """
+import concurrent.futures
 import email.message
 import json
 import re
@@ -15,6 +18,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+from . import envfile
 
 TELEGRAM_LIMIT = 4096
 DISCORD_CONTENT_LIMIT = 2000
@@ -34,6 +39,8 @@ WEBHOOK_SHAPE = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]+)?/api/webhooks/[0-9
 _MDV2_SPECIAL = re.compile(r"([_*\[\]()~`>#+\-=|{}.!\\])")
 LEVEL_ICONS = {"info": "ℹ️", "warning": "⚠️", "critical": "🔴"}
 LEVEL_COLORS = {"info": 0x2E86DE, "warning": 0xF39C12, "critical": 0xE74C3C}
+# Per channel: retries of one channel stop at this deadline (seconds from the start of dispatch).
+CHANNEL_DEADLINE = 60.0
 TEXTS = {
     "es": {"title": "{icon} [{env}] {host}: {event}", "test": "Mensaje de prueba de credinet-ops", "level": "Nivel"},
     "en": {"title": "{icon} [{env}] {host}: {event}", "test": "credinet-ops test message", "level": "Level"},
@@ -98,40 +105,38 @@ def _fitting_prefix(text, limit, escape):
 
 
 def secret_forms(secret):
-    """A secret as it can appear in text: plain, URL-quoted (':' as %3A), form-quoted."""
+    """Every form in which a secret can appear in text, longest first.
+
+    Plain; URL-quoted once and twice (':' as %3A and %253A) and form-quoted; JSON-escaped (a
+    non-ASCII secret inside a JSON body). Any configured secret counts, whatever its length.
+    """
     secret = str(secret or "")
-    if len(secret) < 6:
+    if not secret:
         return []
-    forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret),
-             urllib.parse.quote(secret, safe="/")}
-    forms |= {f.lower() for f in forms if "%" in f}
+    forms = {secret}
+    for quote in (lambda t: urllib.parse.quote(t, safe=""), urllib.parse.quote_plus, lambda t: urllib.parse.quote(t, safe="/")):
+        once = quote(secret)
+        forms |= {once, quote(once)}
+    forms.add(json.dumps(secret)[1:-1])
+    forms |= {f.lower() for f in forms if "%" in f or "\\u" in f}
     return sorted(forms, key=len, reverse=True)
 
 
 def redact(text, secrets, mask="***"):
-    """`text` with every form of every secret replaced by `mask` (case-insensitive %XX)."""
+    """`text` with every form of every secret replaced by `mask` (case-insensitive escapes)."""
     text = str(text)
     for secret in secrets:
         for form in secret_forms(secret):
-            text = re.sub(re.escape(form), mask, text, flags=re.IGNORECASE if "%" in form else 0)
+            flags = re.IGNORECASE if ("%" in form or "\\u" in form) else 0
+            text = re.sub(re.escape(form), mask, text, flags=flags)
     return text
 
 
 # --- configuration ---------------------------------------------------------------------------
 
 def parse_env(text):
-    """KEY=VALUE lines (no shell evaluation); quotes around a value are removed."""
-    values = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
+    """notify.env (KEY=VALUE, Compose .env quoting) -> dict."""
+    return envfile.parse(text)
 
 
 def parse_routes(spec):
@@ -177,8 +182,12 @@ def validate(settings):
 
 
 def secrets_of(settings):
-    return [settings.get(k) for k in ("TELEGRAM_BOT_TOKEN", "DISCORD_WEBHOOK_URL", "SMTP_PASSWORD")
-            if settings.get(k)] + [_webhook_token(settings.get("DISCORD_WEBHOOK_URL", ""))]
+    """The secret values of the settings, plus their secret parts: the webhook token and the part
+    of the bot token after ':' (the bot id before it is public)."""
+    values = [settings.get(k) for k in ("TELEGRAM_BOT_TOKEN", "DISCORD_WEBHOOK_URL", "SMTP_PASSWORD") if settings.get(k)]
+    token = settings.get("TELEGRAM_BOT_TOKEN", "")
+    parts = [token.split(":", 1)[1] if ":" in token else "", _webhook_token(settings.get("DISCORD_WEBHOOK_URL", ""))]
+    return values + [p for p in parts if p]
 
 
 def _webhook_token(url):
@@ -232,7 +241,7 @@ class HttpResult:
             return {}
 
 
-def post_json(url, payload, timeout=10):
+def post_json(url, payload, timeout=10.0):
     data = json.dumps(payload).encode()
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json",
                                                           "User-Agent": "credinet-notify"})
@@ -253,10 +262,12 @@ def retry_after_of(result):
         return 1.0
 
 
-def send_with_retry(send, attempts=4, max_wait=30.0, backoff=1.0, sleep=None):
+def send_with_retry(send, attempts=4, max_wait=30.0, backoff=1.0, sleep=None, deadline=None, clock=None):
     """Call send() until it answers 2xx. 429: wait retry_after (at most max_wait, else give
-    up); 5xx and network errors: exponential backoff; other statuses fail at once."""
+    up); 5xx and network errors: exponential backoff; other statuses fail at once. No wait may
+    end after `deadline` (a monotonic time): the channel then gives up."""
     sleep = sleep or time.sleep  # looked up per call, so tests can patch time.sleep
+    clock = clock or time.monotonic
     last = "no attempt"
     for attempt in range(1, attempts + 1):
         try:
@@ -277,32 +288,43 @@ def send_with_retry(send, attempts=4, max_wait=30.0, backoff=1.0, sleep=None):
                 description = result.json().get("description") or result.json().get("message") or ""
                 raise NotifyError("HTTP %d %s" % (result.status, str(description)[:200]))
         if attempt < attempts:
+            if deadline is not None and clock() + wait >= deadline:
+                last += "; channel deadline reached"
+                break
             sleep(wait)
     raise NotifyError("gave up after %d attempt(s): %s" % (attempt, last))
 
 
-def send_telegram(settings, chat_id, title, body, sleep=None):
+def _timeout(deadline, cap=10.0):
+    """A request timeout that ends by the channel's deadline."""
+    if deadline is None:
+        return cap
+    return max(0.5, min(cap, deadline - time.monotonic()))
+
+
+def send_telegram(settings, chat_id, title, body, sleep=None, deadline=None):
     base = settings.get("TELEGRAM_API_BASE", "https://api.telegram.org").rstrip("/")
     url = "%s/bot%s/sendMessage" % (base, settings["TELEGRAM_BOT_TOKEN"])
     parse_mode = settings.get("TELEGRAM_PARSE_MODE", "MarkdownV2")
     payloads = telegram_payloads(chat_id, title, body, parse_mode)
     for payload in payloads:
-        send_with_retry(lambda p=payload: post_json(url, p), sleep=sleep)
+        send_with_retry(lambda p=payload: post_json(url, p, _timeout(deadline)), sleep=sleep, deadline=deadline)
     return "%d message(s)" % len(payloads)
 
 
-def send_discord(settings, title, body, level, sleep=None):
+def send_discord(settings, title, body, level, sleep=None, deadline=None):
     url = settings["DISCORD_WEBHOOK_URL"]
     base = settings.get("DISCORD_API_BASE", "")
     if base:  # tests: same path, loopback server
         parts = urllib.parse.urlsplit(url)
         url = base.rstrip("/") + parts.path
     url += ("&" if "?" in url else "?") + "wait=true"
-    send_with_retry(lambda: post_json(url, discord_payload(title, body, level)), sleep=sleep)
+    send_with_retry(lambda: post_json(url, discord_payload(title, body, level), _timeout(deadline)), sleep=sleep,
+                    deadline=deadline)
     return "1 message"
 
 
-def send_email(settings, title, body):
+def send_email(settings, title, body, deadline=None):
     msg = email.message.EmailMessage()
     msg["Subject"] = title
     msg["From"] = settings["SMTP_FROM"]
@@ -310,7 +332,7 @@ def send_email(settings, title, body):
     msg.set_content(body)
     port = int(settings.get("SMTP_PORT", "587") or 587)
     context = ssl.create_default_context(cafile=settings.get("SMTP_CA_FILE") or None)
-    with smtplib.SMTP(settings["SMTP_HOST"], port, timeout=20) as smtp:
+    with smtplib.SMTP(settings["SMTP_HOST"], port, timeout=_timeout(deadline, 20.0)) as smtp:
         smtp.ehlo()
         if settings.get("SMTP_STARTTLS", "true").lower() != "false":
             smtp.starttls(context=context)
@@ -331,8 +353,9 @@ def configured_channels(settings):
     return [c for c in CHANNELS if has[c]]
 
 
-def dispatch(settings, event, level, text, host=None, env=None, channels=None, dry_run=False, sleep=None):
-    """Send to every routed channel; one channel's failure never stops the others.
+def dispatch(settings, event, level, text, host=None, env=None, channels=None, dry_run=False, sleep=None,
+             channel_deadline=CHANNEL_DEADLINE):
+    """Send to every routed channel, in parallel; one channel's failure never stops the others.
 
     Returns {channel: {"ok": bool, "detail": str}} with every detail redacted.
     """
@@ -342,23 +365,32 @@ def dispatch(settings, event, level, text, host=None, env=None, channels=None, d
     wanted = channels if channels is not None else route(event, level, parse_routes(settings.get("NOTIFY_ROUTES", "")))
     available = configured_channels(settings)
     secrets = secrets_of(settings)
+    deadline = time.monotonic() + channel_deadline
     senders = {
-        "telegram_chat": lambda: send_telegram(settings, settings.get("TELEGRAM_CHAT_ID"), title, body, sleep),
-        "telegram_group": lambda: send_telegram(settings, settings.get("TELEGRAM_GROUP_ID"), title, body, sleep),
-        "discord": lambda: send_discord(settings, title, body, level, sleep),
-        "email": lambda: send_email(settings, title, body),
+        "telegram_chat": lambda: send_telegram(settings, settings.get("TELEGRAM_CHAT_ID"), title, body, sleep, deadline),
+        "telegram_group": lambda: send_telegram(settings, settings.get("TELEGRAM_GROUP_ID"), title, body, sleep, deadline),
+        "discord": lambda: send_discord(settings, title, body, level, sleep, deadline),
+        "email": lambda: send_email(settings, title, body, deadline),
     }
-    results = {}
+    results, pending = {}, {}
     for channel in wanted:
         if channel not in available:
             results[channel] = {"ok": False, "detail": "not configured", "skipped": True}
-            continue
-        if dry_run:
+        elif dry_run:
             results[channel] = {"ok": True, "detail": "would send: %s" % redact(title, secrets)}
-            continue
-        try:
-            results[channel] = {"ok": True, "detail": redact(senders[channel](), secrets)}
-        except Exception as exc:  # isolation: any failure is this channel's alone
-            detail = str(exc) if isinstance(exc, NotifyError) else "%s: %s" % (type(exc).__name__, exc)
-            results[channel] = {"ok": False, "detail": redact(detail, secrets)}
-    return results
+        else:
+            pending[channel] = senders[channel]
+    if pending:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(pending)) as pool:
+            futures = {channel: pool.submit(send) for channel, send in pending.items()}
+            for channel, future in futures.items():
+                results[channel] = _outcome(future, secrets)
+    return {channel: results[channel] for channel in wanted}
+
+
+def _outcome(future, secrets):
+    try:
+        return {"ok": True, "detail": redact(future.result(), secrets)}
+    except Exception as exc:  # isolation: any failure is this channel's alone
+        detail = str(exc) if isinstance(exc, NotifyError) else "%s: %s" % (type(exc).__name__, exc)
+        return {"ok": False, "detail": redact(detail, secrets)}

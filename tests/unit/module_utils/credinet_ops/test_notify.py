@@ -1,10 +1,13 @@
+"""credinet_ops.notify: escaping, splitting, redaction, routing, retries, dispatch against loopback fakes."""
 import json
+import threading
+import time
 import urllib.parse
 
 import pytest
 
-import credinet_notify as cn
 from conftest import FAKE_HOOK_TOKEN, FAKE_SMTP_PASSWORD, FAKE_TOKEN
+from credinet_ops import notify as cn
 
 TRICKY = "_*[]()~`>#+-=|{}.!\\ <b>&amp; 💸 Préstamo #42 (vencido) -10.5%"
 ALL_SECRET_FORMS = [f for s in (FAKE_TOKEN, FAKE_HOOK_TOKEN, FAKE_SMTP_PASSWORD) for f in cn.secret_forms(s)]
@@ -62,8 +65,14 @@ class TestRedaction:
         assert FAKE_TOKEN.split(":")[1] not in cn.redact(text, [FAKE_TOKEN])
         assert "***" in cn.redact(text, [FAKE_TOKEN])
 
-    def test_short_or_empty_secrets_do_not_mask_everything(self):
-        assert cn.redact("abc", ["", None, "a"]) == "abc"
+    def test_empty_secrets_mask_nothing(self):
+        assert cn.redact("abc", ["", None]) == "abc"
+        assert cn.secret_forms("") == cn.secret_forms(None) == []
+
+    def test_short_secrets_are_masked_too(self):
+        # Any configured secret counts, whatever its length (a 4-digit SMTP password is still a password).
+        assert cn.redact("abc", ["a"]) == "***bc"
+        assert cn.redact("pin 1234 ok", ["1234"]) == "pin *** ok"
 
 
 class TestValidation:
@@ -190,3 +199,186 @@ class TestDispatchAgainstLoopbackServers:
 def test_parse_env_handles_quotes_comments_and_equals():
     env = cn.parse_env("# c\nA=1\nB='x=y'\nC=\"q\"\n\nnoequals\n")
     assert env == {"A": "1", "B": "x=y", "C": "q"}
+
+
+class TestFormerFilterBehaviour:
+    """What the removed credinet_telegram_escape/credinet_truncate/credinet_redact filters asserted,
+    now asserted on the functions the notifier uses."""
+
+    def test_escape_modes(self):
+        assert cn.ESCAPERS["MarkdownV2"]("a.b") == "a\\.b"
+        assert cn.ESCAPERS["HTML"]("<a>") == "&lt;a&gt;"
+        assert cn.ESCAPERS[""]("<a>.") == "<a>."
+
+    def test_truncate_to_the_telegram_limit(self):
+        assert cn.truncate("x" * 5000, cn.TELEGRAM_LIMIT) == "x" * 4095 + "…"
+
+    def test_redact_a_list_of_secrets(self):
+        text = "token %s and %s" % (FAKE_TOKEN, FAKE_TOKEN.replace(":", "%3A"))
+        assert FAKE_TOKEN not in cn.redact(text, [FAKE_TOKEN])
+        assert "%3A" not in cn.redact(text, [FAKE_TOKEN])
+
+
+class TestSecretForms:
+    @pytest.mark.parametrize("form", [
+        FAKE_TOKEN.replace(":", "%253A"),  # URL-encoded twice (a URL inside a query string)
+        FAKE_TOKEN.replace(":", "%253a"),
+        FAKE_TOKEN.replace(":", "%3a"),
+        urllib.parse.quote(urllib.parse.quote(FAKE_TOKEN, safe=""), safe=""),
+    ])
+    def test_encoded_forms_of_a_token(self, form):
+        redacted = cn.redact("GET /bot%s/getMe failed" % form, [FAKE_TOKEN])
+        assert redacted == "GET /bot***/getMe failed"
+
+    def test_json_escaped_non_ascii_secret(self):
+        secret = "contraseña-ñandú"
+        body = json.dumps({"password": secret})  # ensure_ascii: "contrase\\u00f1a-\\u00f1and\\u00fa"
+        assert secret not in body
+        assert cn.redact(body, [secret]) == '{"password": "***"}'
+        assert cn.redact(body.replace("\\u00f1", "\\u00F1"), [secret]) == '{"password": "***"}'
+
+    def test_json_escaped_quotes_and_backslashes(self):
+        secret = 'pa"ss\\word'
+        assert cn.redact(json.dumps({"p": secret}), [secret]) == '{"p": "***"}'
+
+    @pytest.mark.parametrize("secret", ["a b+c/d", "ñ", "x:y", "%41"])
+    def test_every_form_of_odd_secrets_is_masked(self, secret):
+        for form in cn.secret_forms(secret):
+            assert cn.redact("<%s>" % form, [secret]) == "<***>"
+
+    def test_forms_are_longest_first(self):
+        forms = cn.secret_forms(FAKE_TOKEN)
+        assert forms == sorted(forms, key=len, reverse=True)
+
+    def test_secrets_of_include_the_secret_parts(self, fakes):
+        found = cn.secrets_of(fakes.settings)
+        assert FAKE_TOKEN in found and FAKE_SMTP_PASSWORD in found
+        assert FAKE_TOKEN.split(":", 1)[1] in found  # the bot token without its public bot id
+        assert FAKE_HOOK_TOKEN in found
+        assert "123456789" not in found
+
+    def test_the_bot_token_part_alone_is_masked(self, fakes):
+        text = "token=%s" % FAKE_TOKEN.split(":", 1)[1]
+        assert cn.redact(text, cn.secrets_of(fakes.settings)) == "token=***"
+
+    def test_secrets_of_empty_settings(self):
+        assert cn.secrets_of({}) == []
+        assert cn.secrets_of({"TELEGRAM_BOT_TOKEN": "no-colon"}) == ["no-colon"]
+
+
+class TestRetryDeadline:
+    def test_no_wait_may_end_after_the_deadline(self):
+        now = [100.0]
+        waits = []
+
+        def sleep(seconds):
+            waits.append(seconds)
+            now[0] += seconds
+
+        with pytest.raises(cn.NotifyError, match="channel deadline reached"):
+            cn.send_with_retry(lambda: cn.HttpResult(503, b""), attempts=10, sleep=sleep, deadline=104.5,
+                               clock=lambda: now[0])
+        assert waits == [1.0, 2.0]  # a third wait (4 s) would have ended at 107 s
+
+    def test_a_429_longer_than_the_deadline_gives_up(self):
+        waits = []
+        with pytest.raises(cn.NotifyError, match="deadline"):
+            cn.send_with_retry(lambda: cn.HttpResult(429, b'{"retry_after": 20}'), sleep=waits.append, deadline=10.0,
+                               clock=lambda: 0.0)
+        assert waits == []
+
+    def test_no_deadline_keeps_the_attempt_bound(self):
+        calls = []
+        with pytest.raises(cn.NotifyError, match="gave up after 3"):
+            cn.send_with_retry(lambda: calls.append(1) or cn.HttpResult(500, b""), attempts=3, sleep=no_sleep)
+        assert len(calls) == 3
+
+    def test_network_errors_are_retried(self):
+        answers = [OSError("refused"), cn.HttpResult(200, b"{}")]
+
+        def send():
+            answer = answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        assert cn.send_with_retry(send, sleep=no_sleep).status == 200
+
+
+class TestParallelDispatch:
+    def test_channels_are_sent_at_the_same_time(self, fakes, monkeypatch):
+        both_started = threading.Barrier(2, timeout=5)
+
+        def waits_for_the_other(*args, **kwargs):
+            both_started.wait()  # sequential sending would time out here
+            return "1 message"
+
+        monkeypatch.setattr(cn, "send_discord", waits_for_the_other)
+        monkeypatch.setattr(cn, "send_email", waits_for_the_other)
+        results = cn.dispatch(fakes.settings, "x", "critical", "x", channels=["discord", "email"])
+        assert results == {"discord": {"ok": True, "detail": "1 message"}, "email": {"ok": True, "detail": "1 message"}}
+
+    def test_each_channel_gets_the_deadline(self, fakes, monkeypatch):
+        deadlines = []
+
+        def record(*args, **kwargs):
+            deadlines.append(args[-1])
+            return "ok"
+
+        monkeypatch.setattr(cn, "send_telegram", record)
+        monkeypatch.setattr(cn, "send_discord", record)
+        started = time.monotonic()
+        cn.dispatch(fakes.settings, "x", "critical", "x", channels=["telegram_chat", "discord"], channel_deadline=7)
+        assert len(deadlines) == 2 and deadlines[0] == deadlines[1]
+        assert started + 7 <= deadlines[0] <= time.monotonic() + 7
+
+    def test_a_dead_channel_gives_up_at_its_deadline(self, fakes):
+        fakes.inject(fakes.telegram, *[500] * 8)
+        waits = []
+        results = cn.dispatch(fakes.settings, "x", "info", "hola", channels=["telegram_group", "discord"],
+                              sleep=waits.append, channel_deadline=0.5)
+        assert not results["telegram_group"]["ok"] and "deadline" in results["telegram_group"]["detail"]
+        assert results["discord"]["ok"]
+        assert waits == []
+
+    def test_results_keep_the_routing_order(self, fakes):
+        results = cn.dispatch(fakes.settings, "x", "critical", "x", dry_run=True)
+        assert list(results) == cn.DEFAULT_ROUTES["critical"]
+
+    def test_an_unexpected_exception_in_a_channel_is_contained_and_redacted(self, fakes, monkeypatch):
+        def broken(*args, **kwargs):
+            raise RuntimeError("boom with %s" % FAKE_HOOK_TOKEN)
+
+        monkeypatch.setattr(cn, "send_discord", broken)
+        results = cn.dispatch(fakes.settings, "x", "critical", "x", channels=["discord", "telegram_group"])
+        assert results["discord"] == {"ok": False, "detail": "RuntimeError: boom with ***"}
+        assert results["telegram_group"]["ok"]
+
+
+class TestParseEnv:
+    """notify.env is parsed as Compose parses a .env file."""
+
+    @pytest.mark.parametrize(("line", "value"), [
+        ("A=plain", "plain"),
+        ("A='x=y'", "x=y"),
+        ('A="q"', "q"),
+        ("A=value # comment", "value"),
+        ("A=val#ue", "val#ue"),
+        ("A='a # not a comment'", "a # not a comment"),
+        ("A='$NOT_EXPANDED'", "$NOT_EXPANDED"),
+        ("A='it\\'s'", "it's"),
+        ('A="say \\"hi\\""', 'say "hi"'),
+        ('A="tab\\there"', "tab\there"),
+        ("export A=1", "1"),
+        ("  A = spaced  ", "spaced"),
+        ("A=", ""),
+        ("A=''", ""),
+    ])
+    def test_compose_rules(self, line, value):
+        assert cn.parse_env(line + "\n") == {"A": value}
+
+    def test_comments_blank_lines_and_lines_without_equals(self):
+        assert cn.parse_env("# c\n\n  # indented\nnoequals\nA=1\n") == {"A": "1"}
+
+    def test_last_assignment_wins(self):
+        assert cn.parse_env("A=1\nA=2\n") == {"A": "2"}

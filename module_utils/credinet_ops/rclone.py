@@ -1,18 +1,15 @@
-"""Offsite copies with rclone: config rendering that survives token refresh, exit codes,
-offsite retention. Pure standard library; groundwork for the offsite role (issue #5).
+"""rclone for the offsite copies: remote sections, config rendering that survives rclone's own
+token refresh, secret fingerprints, exit codes.
 
-The retention rules are credinet_backup.plan: the same code decides what may be deleted
-locally and offsite (offsite with its own, longer policy).
+What may be deleted offsite is decided by `retention` (the same rules as locally, with the
+offsite policy); which remote files form a set, by `sets.from_listing`.
 """
 import configparser
 import datetime as dt
+import hashlib
+import hmac
 import io
 import json
-
-try:  # on the hosts and in the unit tests
-    import credinet_backup as cb
-except ImportError:  # inside an Ansible module
-    from ansible.module_utils import credinet_backup as cb
 
 # https://rclone.org/docs/#exit-code
 RCLONE_EXIT = {
@@ -124,32 +121,7 @@ def render(sections, existing_text=""):
     return buffer.getvalue()
 
 
-def remote_sets(entries, tz=None):
-    """Backup sets from an `rclone lsjson -R` listing of the (decrypted) remote folder.
-
-    Only complete sets count as good offsite: a dump whose manifest was not copied is
-    incomplete and never protects anything.
-    """
-    names = {e["Path"]: e.get("Size", 0) for e in entries if not e.get("IsDir")}
-    sets = []
-    for name, size in sorted(names.items()):
-        match = cb.DUMP_NAME.match(name)
-        if not match or match["failed"]:
-            continue
-        key = name.split(".dump.")[0]
-        manifest = key + ".manifest.json"
-        files = tuple(n for n in names if n == name or (n.startswith(key + ".") and ".dump." not in n))
-        status = cb.GOOD if manifest in names else cb.INCOMPLETE
-        taken_at = dt.datetime.strptime(match["stamp"], "%Y%m%dT%H%M%S%z")
-        sets.append(cb.BackupSet(key, taken_at.astimezone(tz) if tz else taken_at, status, files, size))
-    return sorted(sets, key=lambda s: (s.taken_at, s.key))
-
-
-def guarded_deletions(sets, now, policy, max_deletes):
-    """Remote files to delete under `policy`, refusing when more than `max_deletes` sets would go
-    (a clock or listing error must not wipe the offsite history)."""
-    keep, delete = cb.plan(sets, now, policy)
-    if len(delete) > max_deletes:
-        raise OffsiteConfigError("offsite retention would delete %d sets (limit %d): refusing; check the clock "
-                                 "and the listing, or raise the limit" % (len(delete), max_deletes))
-    return [f for s in delete for f in s.files]
+def fingerprint(secret, salt):
+    """A salted HMAC of a secret: tells whether an obscured value still matches the vault
+    without revealing it (`rclone reveal` would put the secret in the process list)."""
+    return hmac.new(salt.encode(), str(secret).encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,129 @@
+#!/usr/bin/python
+"""Ansible module: merge managed keys into a Compose .env file without clobbering it."""
+
+DOCUMENTATION = r"""
+module: credinet_env_file
+short_description: Merge managed KEY=VALUE settings into a .env file (Compose quoting, never clobbering)
+description:
+  - Managed keys are set (single-quoted, so Compose reads them literally); every other line
+    (unmanaged keys, comments, order) is kept as it was.
+  - A key listed in C(keep_when_empty) whose managed value is empty keeps its current value: an
+    empty vault entry never blanks a working token. Such keys are returned in C(kept_keys).
+  - Keys listed in C(frozen) are never changed once C(frozen_active) (an initialised database):
+    a different value fails the task before anything is written, with how to change it on purpose.
+  - Values with a line break are refused before anything is written.
+  - The previous file is copied (0600) to C(previous_dir) before it is replaced; only key
+    NAMES are returned, never values.
+options:
+  path: {description: The .env file., type: path, required: true}
+  managed: {description: "{KEY: value} this role owns.", type: dict, required: true, no_log: true}
+  keep_when_empty: {description: Keys whose empty managed value keeps the current one., type: list, elements: str, default: []}
+  frozen: {description: Keys that must not change once frozen_active., type: list, elements: str, default: []}
+  frozen_active: {description: Whether the frozen keys are frozen now., type: bool, default: false}
+  frozen_hint: {description: Text appended to the frozen-key error (how to rotate on purpose)., type: str, default: ""}
+  previous_dir: {description: Where the replaced file is kept (0700 directory)., type: path}
+  owner: {description: Owner of the file., type: str}
+  group: {description: Group of the file., type: str}
+  mode: {description: Mode of the file., type: raw, default: "0600"}
+"""
+
+EXAMPLES = r"""
+- name: The app .env
+  credinet_env_file:
+    path: /home/jair/proyectos/credinet-v2/.env
+    managed: {TZ: America/Mexico_City, TELEGRAM_BOT_TOKEN: "{{ vault_telegram_bot_token }}"}
+    keep_when_empty: [TELEGRAM_BOT_TOKEN]
+    owner: jair
+  no_log: true
+"""
+
+RETURN = r"""
+changed_keys: {description: Names of the keys whose value changed., returned: always, type: list}
+kept_keys: {description: Names of keys kept because their managed value was empty., returned: always, type: list}
+previous_copy: {description: Where the replaced file was kept., returned: when changed, type: str}
+"""
+
+import os
+import shutil
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.credinet_ops import envfile
+
+
+def frozen_conflicts(current, managed, frozen):
+    """Frozen keys whose current non-empty value the managed value would change."""
+    return [k for k in frozen if current.get(k, "") != "" and str(managed.get(k, "")) not in ("", current.get(k))]
+
+
+def keep_previous(module, path, previous_dir):
+    os.makedirs(previous_dir, mode=0o700, exist_ok=True)
+    copy = os.path.join(previous_dir, "%s.%s" % (os.path.basename(path).lstrip(".") or "env", time.strftime("%Y%m%dT%H%M%S")))
+    shutil.copy2(path, copy)
+    os.chmod(copy, 0o600)
+    return copy
+
+
+def write(module, path, text):
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o600)
+    module.atomic_move(tmp, path)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            managed=dict(type="dict", required=True, no_log=True),
+            keep_when_empty=dict(type="list", elements="str", default=[]),
+            frozen=dict(type="list", elements="str", default=[]),
+            frozen_active=dict(type="bool", default=False),
+            frozen_hint=dict(type="str", default=""),
+            previous_dir=dict(type="path"),
+            owner=dict(type="str"),
+            group=dict(type="str"),
+            mode=dict(type="raw", default="0600"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    managed = {k: "" if v is None else str(v) for k, v in p["managed"].items()}
+    errors = [e for k, v in managed.items() for e in envfile.check_value(k, v)]
+    if errors:
+        module.fail_json(msg="Refusing to write %s: %s. Nothing was changed." % (p["path"], "; ".join(errors)))
+    try:
+        with open(p["path"]) as fh:
+            current_text = fh.read()
+    except FileNotFoundError:
+        current_text = ""
+    current = envfile.parse(current_text)
+    if p["frozen_active"]:
+        conflicts = frozen_conflicts(current, managed, p["frozen"])
+        if conflicts:
+            module.fail_json(msg="%s: %s would change for a database that already holds data; a converge never "
+                                 "changes it. %s Nothing was changed." % (p["path"], ", ".join(conflicts), p["frozen_hint"]),
+                             frozen_keys=conflicts)
+    new_text, changed_keys, kept_keys = envfile.merge(current_text, managed, keep_when_empty=p["keep_when_empty"])
+    result = {"changed_keys": changed_keys, "kept_keys": kept_keys}
+    changed = new_text != current_text
+    if changed and not module.check_mode:
+        if current_text and p["previous_dir"]:
+            result["previous_copy"] = keep_previous(module, p["path"], p["previous_dir"])
+        write(module, p["path"], new_text)
+    if os.path.exists(p["path"]) and not module.check_mode:
+        file_args = module.load_file_common_arguments(
+            {"path": p["path"], "owner": p["owner"], "group": p["group"], "mode": p["mode"]})
+        changed = module.set_fs_attributes_if_different(file_args, changed)
+    if kept_keys:
+        module.warn("kept the current value of %s: the managed value is empty" % ", ".join(kept_keys))
+    module.exit_json(changed=changed, **result)
+
+
+if __name__ == "__main__":
+    main()

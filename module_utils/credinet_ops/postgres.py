@@ -1,0 +1,239 @@
+"""The stack's PostgreSQL as the jobs see it: its container, psql sessions, dump and decode streams.
+
+Every client runs inside the database container (client version = server version) or in a
+network-less throwaway container of the server's own image; nothing here needs a password.
+"""
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import subprocess
+
+from .job import JobError, sha256_of
+
+CHUNK = 1 << 20
+# Row text depends on session settings (a timestamptz prints in the session zone): pinned, so a
+# backup taken in Mexico City and a drill in a UTC container hash alike.
+CANONICAL_SETTINGS = ("SET TimeZone TO 'UTC'", "SET DateStyle TO 'ISO, YMD'", "SET IntervalStyle TO 'postgres'",
+                      "SET extra_float_digits TO 1", "SET bytea_output TO 'hex'")
+COMPRESSORS = {
+    "zstd": {"ext": "zst", "compress": ["zstd", "-q", "-T0", "-c"], "level": "-%d", "decompress": ["zstd", "-q", "-dc"]},
+    "gzip": {"ext": "gz", "compress": ["gzip", "-c"], "level": "-%d", "decompress": ["gzip", "-dc"]},
+}
+
+
+def run(cmd, check=True, input_data=None, timeout=None):
+    try:
+        proc = subprocess.run(cmd, capture_output=True, input=input_data, timeout=timeout)
+    except FileNotFoundError:
+        raise JobError("%s command not found (is it installed?)" % cmd[0])
+    except subprocess.TimeoutExpired:
+        raise JobError("%s did not finish in %d s" % (" ".join(cmd[:2]), timeout))
+    if check and proc.returncode != 0:
+        raise JobError("%s failed (exit %d): %s" % (cmd[0] if cmd[0] != "docker" else " ".join(cmd[:2]),
+                                                    proc.returncode, proc.stderr.decode(errors="replace").strip()[-500:]))
+    return proc
+
+
+# --- containers --------------------------------------------------------------------------------
+
+def compose_containers(project, service, running_only=True):
+    """Container ids of a compose service, found by the labels Compose puts on them."""
+    cmd = ["docker", "ps", "-q", "--filter", "label=com.docker.compose.project=%s" % project,
+           "--filter", "label=com.docker.compose.service=%s" % service]
+    if running_only:
+        cmd += ["--filter", "status=running"]
+    else:
+        cmd.insert(2, "-a")
+    out = run(cmd, check=False)
+    return out.stdout.decode().split() if out.returncode == 0 else []
+
+
+def db_container(cfg):
+    ids = compose_containers(cfg["compose_project"], cfg["db_service"])
+    if not ids:
+        raise JobError("database container not running (compose project %r, service %r)"
+                       % (cfg["compose_project"], cfg["db_service"]))
+    return ids[0]
+
+
+def container_facts(cid):
+    info = json.loads(run(["docker", "inspect", cid]).stdout)[0]
+    env = dict(e.split("=", 1) for e in info["Config"]["Env"] if "=" in e)
+    return {"image": info["Config"]["Image"], "image_id": info["Image"], "env": env}
+
+
+def db_identity(cfg, facts):
+    user = cfg.get("db_user") or facts["env"].get("POSTGRES_USER", "postgres")
+    name = cfg.get("db_name") or facts["env"].get("POSTGRES_DB", user)
+    return user, name
+
+
+def quote_ident(name):
+    return '"%s"' % name.replace('"', '""')
+
+
+def quote_literal(text):
+    return "'%s'" % text.replace("'", "''")
+
+
+# --- psql -------------------------------------------------------------------------------------
+
+class Psql:
+    """A psql session inside a container, one query at a time (-qAt: one line a row)."""
+
+    def __init__(self, cid, user, db):
+        self.proc = subprocess.Popen(
+            ["docker", "exec", "-i", cid, "psql", "-qAtX", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", db],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+
+    def query(self, sql, rows=1):
+        try:
+            self.proc.stdin.write(sql.rstrip().rstrip(";") + ";\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise JobError("psql: %s" % self.proc.stderr.read().strip()[-500:])
+        out = [self.proc.stdout.readline() for _ in range(rows)]
+        if any(line == "" for line in out):
+            raise JobError("psql: %s" % self.proc.stderr.read().strip()[-500:])
+        return [line.rstrip("\n") for line in out]
+
+    def close(self):
+        with contextlib.suppress(Exception):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def list_tables(session):
+    count = int(session.query("SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog','information_schema')")[0])
+    if not count:
+        return []
+    return session.query(
+        "SELECT quote_ident(schemaname)||'.'||quote_ident(tablename) FROM pg_tables "
+        "WHERE schemaname NOT IN ('pg_catalog','information_schema') ORDER BY 1", rows=count)
+
+
+def table_stats(session, checksums=True):
+    """{table: {rows, checksum}}: row count and an order-independent sum of row hashes."""
+    stats = {}
+    for setting in CANONICAL_SETTINGS:
+        session.query(setting, rows=0)
+    for table in list_tables(session):
+        expr = "coalesce(sum(hashtextextended(t::text, 0)), 0)" if checksums else "0"
+        rows, checksum = session.query("SELECT count(*)||' '||%s FROM %s t" % (expr, table))[0].split(" ")
+        stats[table] = {"rows": int(rows), "checksum": checksum}
+    return stats
+
+
+def compare_stats(expected, actual):
+    """Differences between two {table: stats} maps, as readable lines ([] = equal)."""
+    return ["%s: backup %s, restored %s" % (t, expected[t], actual.get(t)) for t in expected if actual.get(t) != expected[t]]
+
+
+# --- streams ----------------------------------------------------------------------------------
+
+def compressor(cfg):
+    spec = COMPRESSORS[cfg.get("compression", "zstd")]
+    return spec["compress"] + [spec["level"] % int(cfg.get("compression_level", 3))], spec
+
+
+def spec_for(path):
+    return next(s for s in COMPRESSORS.values() if path.endswith("." + s["ext"]) or ("." + s["ext"] + ".") in path)
+
+
+def stream_to_file(producer_cmd, compress_cmd, dest):
+    """producer | compressor > dest (fsynced). Returns (sha256, size)."""
+    digest = hashlib.sha256()
+    size = 0
+    producer = subprocess.Popen(producer_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    comp = subprocess.Popen(compress_cmd, stdin=producer.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    producer.stdout.close()
+    try:
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            for chunk in iter(lambda: comp.stdout.read(CHUNK), b""):
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        for proc in (producer, comp):
+            with contextlib.suppress(OSError):
+                proc.kill()
+        raise
+    comp_rc, prod_rc = comp.wait(), producer.wait()
+    prod_err = producer.stderr.read().decode(errors="replace").strip()
+    if prod_rc != 0:
+        raise JobError("%s failed (exit %d): %s" % (" ".join(producer_cmd[3:5]), prod_rc, prod_err[-500:]))
+    if comp_rc != 0:
+        raise JobError("%s failed (exit %d): %s" % (compress_cmd[0], comp_rc, comp.stderr.read().decode()[-300:]))
+    return digest.hexdigest(), size
+
+
+def decompress_into(path, consumer_cmd, reads_all=True):
+    """decompress path | consumer; returns (ok, consumer stdout, error text).
+
+    A consumer that legitimately stops early (pg_restore -l reads only the table of contents)
+    closes the pipe: the decompressor's SIGPIPE is then not an error.
+    """
+    spec = spec_for(path)
+    with open(path, "rb") as src:
+        dec = subprocess.Popen(spec["decompress"], stdin=src, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        consumer = subprocess.Popen(consumer_cmd, stdin=dec.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        dec.stdout.close()
+        out, err = consumer.communicate()
+        dec_rc = dec.wait()
+    dec_err = dec.stderr.read().decode(errors="replace").strip()
+    if dec_rc != 0 and not (dec_rc == -signal.SIGPIPE and not reads_all and consumer.returncode == 0):
+        return False, out, "decompression failed: %s" % (dec_err[-300:] or "exit %d" % dec_rc)
+    if consumer.returncode != 0:
+        return False, out, err.decode(errors="replace").strip()[-500:]
+    return True, out, ""
+
+
+def pg_tool(image, *args):
+    """A PostgreSQL client tool of the server's own image, isolated from the live database."""
+    return ["docker", "run", "--rm", "-i", "--network", "none", "--entrypoint", args[0], image, *args[1:]]
+
+
+def toc_tables(toc):
+    """schema.table of every TABLE DATA entry of a `pg_restore -l` listing."""
+    tables = set()
+    for line in toc.splitlines():
+        if not line.startswith(";") and " TABLE DATA " in line:
+            parts = line.split(" TABLE DATA ", 1)[1].split()
+            if len(parts) >= 2:
+                tables.add("%s.%s" % (parts[0], parts[1]))
+    return tables
+
+
+def verify_dump(path, image, expected_sha256, critical_tables):
+    """Errors found (empty list = verified): checksum, full decode, critical tables present."""
+    errors = []
+    actual = sha256_of(path)
+    if expected_sha256 and actual != expected_sha256:
+        errors.append("sha256 mismatch (manifest %s, file %s)" % (expected_sha256[:12], actual[:12]))
+    ok, toc, err = decompress_into(path, pg_tool(image, "pg_restore", "-l"), reads_all=False)
+    if not ok:
+        errors.append("cannot read the archive table of contents: %s" % err)
+    else:
+        present = toc_tables(toc.decode(errors="replace"))
+        missing = [t for t in critical_tables if t not in present and "public." + t not in present]
+        if missing:
+            errors.append("critical tables missing from the dump: %s" % ", ".join(missing))
+    # pg_restore -l passes truncated and corrupted archives; a full decode does not.
+    ok, _, err = decompress_into(path, pg_tool(image, "pg_restore", "-f", "/dev/null"))
+    if not ok:
+        errors.append("full decode failed: %s" % err)
+    return errors

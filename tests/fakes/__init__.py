@@ -1,0 +1,1 @@
+"""Loopback stand-ins for Telegram, Discord and SMTP (saas_fakes) and their in-process runner (loopback)."""

@@ -1,0 +1,114 @@
+"""credinet_ops.postgres: the parts that need no database (listings, stats, streams)."""
+import gzip
+import shutil
+import subprocess
+
+import pytest
+
+from credinet_ops import job, postgres as pg
+
+# The shape of a real `pg_restore -l` listing of a custom-format dump (PostgreSQL 17).
+TOC = """;
+; Archive created at 2026-11-29 02:21:46 UTC
+;     dbname: credinet
+;     TOC Entries: 27
+;     Compression: none
+;     Dump Version: 1.16-0
+;     Format: CUSTOM
+;
+; Selected TOC Entries:
+;
+218; 1259 16386 TABLE public users credinet
+219; 1259 16385 SEQUENCE public users_id_seq credinet
+3369; 0 16386 TABLE DATA public users credinet
+3371; 0 16401 TABLE DATA public loans credinet
+3373; 0 16416 TABLE DATA public payments credinet
+3375; 0 16430 TABLE DATA audit "Events" credinet
+"""
+
+
+def test_toc_tables_lists_table_data_entries_only():
+    assert pg.toc_tables(TOC) == {"public.users", "public.loans", "public.payments", 'audit."Events"'}
+
+
+def test_toc_tables_ignores_comments_and_empty_listing():
+    assert pg.toc_tables("; TABLE DATA public users x\n") == set()
+    assert pg.toc_tables("") == set()
+
+
+def test_compare_stats_names_every_difference():
+    expected = {"public.users": {"rows": 3, "checksum": "1"}, "public.loans": {"rows": 2, "checksum": "9"}}
+    assert pg.compare_stats(expected, expected) == []
+    diff = pg.compare_stats(expected, {"public.users": {"rows": 3, "checksum": "2"}})
+    assert len(diff) == 2 and diff[0].startswith("public.users: backup") and "restored None" in diff[1]
+
+
+@pytest.mark.parametrize(("name", "quoted"), [("credinet", '"credinet"'), ('we"ird', '"we""ird"'), ("a b", '"a b"')])
+def test_quote_ident(name, quoted):
+    assert pg.quote_ident(name) == quoted
+
+
+def test_quote_literal():
+    assert pg.quote_literal("o'brien") == "'o''brien'"
+
+
+@pytest.mark.parametrize(("path", "ext"), [("x.dump.zst", "zst"), ("x.dump.gz", "gz"), ("x.dump.zst.failed", "zst"),
+                                           ("/old/backup.sql.gz", "gz")])
+def test_spec_for_picks_the_decompressor(path, ext):
+    assert pg.spec_for(path)["ext"] == ext
+
+
+def test_compressor_with_level():
+    assert pg.compressor({"compression": "gzip", "compression_level": 6})[0] == ["gzip", "-c", "-6"]
+    assert pg.compressor({})[0] == ["zstd", "-q", "-T0", "-c", "-3"]
+
+
+def test_run_reports_a_missing_command_as_a_job_error():
+    with pytest.raises(job.JobError, match="command not found"):
+        pg.run(["credinet-no-such-command"])
+
+
+@pytest.fixture
+def payload():
+    return b"COPY payments FROM stdin;\n" + b"1\t2\t3\n" * 50000
+
+
+@pytest.mark.skipif(not shutil.which("zstd"), reason="zstd not installed")
+def test_decompress_into_accepts_an_early_stopping_reader_only_when_told(tmp_path, payload):
+    path = tmp_path / "x.dump.zst"
+    subprocess.run(["zstd", "-q", "-o", str(path)], input=payload, check=True)
+    ok, out, _ = pg.decompress_into(str(path), ["head", "-c", "10"], reads_all=False)
+    assert ok and out == payload[:10]
+    ok, _, err = pg.decompress_into(str(path), ["head", "-c", "10"], reads_all=True)
+    assert not ok and "decompression failed" in err
+
+
+def test_decompress_into_reports_a_truncated_gzip(tmp_path, payload):
+    path = tmp_path / "old.sql.gz"
+    path.write_bytes(gzip.compress(payload)[:-200])
+    ok, _, err = pg.decompress_into(str(path), ["sh", "-c", "exec cat >/dev/null"])
+    assert not ok and "decompression failed" in err
+
+
+def test_decompress_into_reports_a_failing_consumer(tmp_path):
+    path = tmp_path / "x.sql.gz"
+    path.write_bytes(gzip.compress(b"data"))
+    ok, _, err = pg.decompress_into(str(path), ["sh", "-c", "cat >/dev/null; echo broken >&2; exit 4"])
+    assert not ok and err == "broken"
+
+
+def test_stream_to_file_hashes_what_it_writes_and_reports_producer_failure(tmp_path):
+    dest = tmp_path / "out.gz"
+    sha, size = pg.stream_to_file(["printf", "hola"], ["gzip", "-c"], str(dest))
+    assert size == dest.stat().st_size and sha == job.sha256_of(str(dest))
+    assert oct(dest.stat().st_mode & 0o777) == "0o600"
+    with pytest.raises(job.JobError, match="failed \\(exit 3\\)"):
+        pg.stream_to_file(["sh", "-c", "echo partial; exit 3"], ["gzip", "-c"], str(tmp_path / "bad.gz"))
+
+
+def test_stream_to_file_never_overwrites(tmp_path):
+    dest = tmp_path / "out.gz"
+    dest.write_bytes(b"existing set")
+    with pytest.raises(FileExistsError):
+        pg.stream_to_file(["printf", "hola"], ["gzip", "-c"], str(dest))
+    assert dest.read_bytes() == b"existing set"
