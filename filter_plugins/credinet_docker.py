@@ -1,8 +1,10 @@
-"""Pure helpers for the docker role: daemon.json registry settings, compose version checks."""
+"""Pure helpers for Docker and Compose: daemon.json settings, compose versions, the app's
+Compose override (the settings credinet-ops adds to the app without editing its checkout)."""
 import re
 from urllib.parse import urlsplit
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.credinet_ops import compose
 
 _VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
 
@@ -39,9 +41,26 @@ def compose_version(text):
     return "%s.%s.%s" % (int(major), int(minor), int(patch))
 
 
+def compose_override(config, project, timezone, zoneinfo_dir="/usr/share/zoneinfo"):
+    try:
+        return compose.override(config, project, timezone, zoneinfo_dir)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc))
+
+
+def file_args(files):
+    """['-f', a, '-f', b] for `docker compose`."""
+    return [arg for name in files for arg in ("-f", str(name))]
+
+
 class FilterModule:
     def filters(self):
         return {
             "credinet_insecure_registries": insecure_registries,
             "credinet_compose_version": compose_version,
+            "credinet_compose_override": compose_override,
+            "credinet_built_images": compose.built_images,
+            "credinet_image_repo": compose.image_repo,
+            "credinet_compose_project_name": compose.normalize_project_name,
+            "credinet_compose_file_args": file_args,
         }

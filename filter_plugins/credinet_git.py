@@ -8,7 +8,7 @@ import re
 
 _LINE = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})\t(\S+)$")
 # git check-ref-format rules that matter for a branch name typed with -e app_ref=...
-_BAD_REF = re.compile(r"(^[-/.])|(\.\.)|(@\{)|([\x00-\x20\x7f~^:?*\[\\])|(/\.)|(\.lock$)|(/$)|(\.$)|(//)")
+_BAD_REF = re.compile(r"(^[-/.])|(\.\.)|(@\{)|([\x00-\x20\x7f~^:?*\[\\])|(/\.)|(\.lock(/|$))|(/$)|(\.$)|(//)")
 
 
 def ls_remote_sha(output, branch):

@@ -136,7 +136,7 @@ def strict_bool(value, name="value"):
         return True
     if text in FALSE_WORDS:
         return False
-    raise AnsibleFilterError("%s must be true or false (also yes/no, 1/0), got %r" % (name, value))
+    raise AnsibleFilterError("%s must be true or false (also yes/no, on/off, 1/0), got %r" % (name, value))
 
 
 def is_strict_bool(value):

@@ -41,6 +41,7 @@ holder: {description: Who holds the lock (on failure)., returned: failure, type:
 stale_after: {description: The stale age used., returned: always, type: int}
 """
 
+import contextlib
 import json
 import os
 import secrets
@@ -83,32 +84,47 @@ def _create(lock_dir, info, now):
     return token
 
 
-def acquire(lock_dir, info, stale_after, now=None):
-    """(token, replaced stale holder or None); raises Held when a live deploy holds the lock."""
-    now = time.time() if now is None else now
-    try:
-        return _create(lock_dir, info, now), None
-    except FileExistsError:
-        pass
-    observed = read_owner(lock_dir)
-    age = lock_age(lock_dir, observed, now)
-    if age < stale_after:
-        raise Held(observed or {}, age)
+def _take_over(lock_dir, observed, stale_after, now):
+    """Move the stale lock we observed out of the way. False when what we moved was not it: a
+    newer lock replaced it meanwhile (a new token, or a directory just made whose owner.json is
+    not written yet, which only its age tells apart from a stale lock without owner.json); that
+    one is put back untouched."""
     moved = "%s.stale-%s" % (lock_dir, secrets.token_hex(8))
     try:
         os.rename(lock_dir, moved)
-    except FileNotFoundError:  # another deploy took it over first
-        raise Held(read_owner(lock_dir) or {}, 0)
-    if (read_owner(moved) or {}).get("token") != (observed or {}).get("token"):
-        # Between our read and our rename, another deploy replaced the stale lock with its own:
-        # give it back untouched.
-        os.rename(moved, lock_dir)
-        raise Held(read_owner(lock_dir) or {}, 0)
+    except FileNotFoundError:  # released or taken over meanwhile
+        return False
+    moved_owner = read_owner(moved)
+    if (moved_owner or {}).get("token") != (observed or {}).get("token") or lock_age(moved, moved_owner, now) < stale_after:
+        with contextlib.suppress(OSError):
+            os.rename(moved, lock_dir)
+        return False
     shutil.rmtree(moved, ignore_errors=True)
-    try:
-        return _create(lock_dir, info, now), observed or {"owner": "unknown (no owner.json)"}
-    except FileExistsError:
-        raise Held(read_owner(lock_dir) or {}, 0)
+    return True
+
+
+def acquire(lock_dir, info, stale_after, now=None, attempts=3):
+    """(token, replaced stale holder or None); raises Held when a live deploy holds the lock."""
+    now = time.time() if now is None else now
+    for _ in range(attempts):
+        try:
+            return _create(lock_dir, info, now), None
+        except FileExistsError:
+            pass
+        observed = read_owner(lock_dir)
+        try:
+            age = lock_age(lock_dir, observed, now)
+        except FileNotFoundError:  # released between our mkdir and our look: try again
+            continue
+        if age < stale_after:
+            raise Held(observed or {}, age)
+        if not _take_over(lock_dir, observed, stale_after, now):
+            raise Held(read_owner(lock_dir) or {}, 0)
+        try:
+            return _create(lock_dir, info, now), observed or {"owner": "unknown (no owner.json)"}
+        except FileExistsError:
+            raise Held(read_owner(lock_dir) or {}, 0)
+    raise Held(read_owner(lock_dir) or {}, 0)
 
 
 def release(lock_dir, token):
@@ -125,7 +141,8 @@ def backup_floor(path):
     try:
         with open(path) as fh:
             cfg = json.load(fh)
-        return int(cfg.get("lock_wait_seconds", 0)) + int(cfg.get("run_timeout_seconds", 0)) + MARGIN_SECONDS
+        # The defaults are credinet-backup's own.
+        return int(cfg.get("lock_wait_seconds", 900)) + int(cfg.get("run_timeout_seconds", 10800)) + MARGIN_SECONDS
     except (OSError, ValueError, TypeError, AttributeError):
         return 0
 

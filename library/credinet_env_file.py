@@ -73,7 +73,13 @@ def write(module, path, text):
         fh.flush()
         os.fsync(fh.fileno())
     os.chmod(tmp, 0o600)
-    module.atomic_move(tmp, path)
+    # atomic_move gives a file it creates 0666 & ~umask until the caller sets its mode (and
+    # leaves it so if setting the owner fails): never world-readable, it holds secrets.
+    umask = os.umask(0o077)
+    try:
+        module.atomic_move(tmp, path)
+    finally:
+        os.umask(umask)
 
 
 def main():
@@ -109,7 +115,9 @@ def main():
             module.fail_json(msg="%s: %s would change for a database that already holds data; a converge never "
                                  "changes it. %s Nothing was changed." % (p["path"], ", ".join(conflicts), p["frozen_hint"]),
                              frozen_keys=conflicts)
-    new_text, changed_keys, kept_keys = envfile.merge(current_text, managed, keep_when_empty=p["keep_when_empty"])
+    # An empty value is no opinion, as frozen_conflicts assumes: it never blanks a frozen key.
+    keep_when_empty = set(p["keep_when_empty"]) | (set(p["frozen"]) if p["frozen_active"] else set())
+    new_text, changed_keys, kept_keys = envfile.merge(current_text, managed, keep_when_empty=keep_when_empty)
     result = {"changed_keys": changed_keys, "kept_keys": kept_keys}
     changed = new_text != current_text
     if changed and not module.check_mode:

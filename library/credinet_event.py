@@ -51,11 +51,12 @@ def render(params):
     host = params["host"] or socket.gethostname()
     try:
         return messages.render(params["lang"], params["event"], host=host, env=params["env"], **params["values"])
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, TypeError) as exc:  # TypeError: `values` repeats host, env, ...
         raise ValueError("message %s: %s" % (params["event"], exc))
 
 
 def append_audit(path, record):
+    os.makedirs(os.path.dirname(path) or ".", mode=0o750, exist_ok=True)
     line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
     try:

@@ -79,11 +79,12 @@ def main():
     p = module.params
     if module.check_mode:
         module.exit_json(changed=False, results={})
-    results = gate(p["urls"], max(1, p["successes"]), p["interval"], p["timeout"], p["request_timeout"])
+    needed = max(1, p["successes"])
+    results = gate(p["urls"], needed, p["interval"], p["timeout"], p["request_timeout"])
     failed = {u: r for u, r in results.items() if not r["passed"]}
     if failed:
         module.fail_json(msg="health gate failed: %s" % "; ".join(
-            "%s (%d consecutive 200s of %d needed, last: %s)" % (u, r["streak"], p["successes"], r["last"])
+            "%s (%d consecutive 200s of %d needed, last: %s)" % (u, r["streak"], needed, r["last"])
             for u, r in failed.items()), results=results)
     module.exit_json(changed=False, results=results)
 

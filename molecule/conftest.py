@@ -95,3 +95,29 @@ def http_json(host, url):
     """GET a URL from inside the host; returns (status, parsed JSON body)."""
     status, body = http_get(host, url)
     return status, json.loads(body)
+
+
+# --- loopback SaaS fakes (molecule/shared/saas-fakes.yml) -----------------------------------------
+FAKES_RECORD = "/opt/credinet-fakes/received.jsonl"
+
+
+def fake_received(host, channel=None):
+    """What the loopback Telegram/Discord/SMTP servers in the host received (all, or one channel)."""
+    rows = [json.loads(line) for line in host.file(FAKES_RECORD).content_string.splitlines()]
+    return [r for r in rows if channel is None or r["channel"] == channel]
+
+
+def telegram_texts(host):
+    return [r["payload"]["text"] for r in fake_received(host, "telegram")]
+
+
+def wait_until(probe, seconds=60, interval=1.0):
+    """probe() until it returns something truthy; returns it (or the last falsy value)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    result = probe()
+    while not result and time.monotonic() < deadline:
+        time.sleep(interval)
+        result = probe()
+    return result

@@ -37,6 +37,8 @@ CATALOG = {
         "deploy_rollback_failed": "Despliegue de {target} FALLÓ en {host} ({env}) y la REVERSIÓN a {previous} TAMBIÉN "
                                   "FALLÓ: la aplicación puede estar caída. Respaldo previo: {backup}. Error: {failure}",
         "deploy_manual_rollback": "Reversión manual en {host} ({env}): {previous} → {target}",
+        "app_settings_changed": "Configuración de la app en {host} ({env}): cambiaron {keys}; se conservó el valor actual "
+                                "de {kept} (valor vacío en el vault)",
         "safe_docker_blocked": "safe-docker: BLOQUEADO en {env}. El checkout {app_dir} está en la rama '{current}' y "
                                "aquí solo se permite '{expected}'. Vuelve a '{expected}' (git checkout {expected}) o "
                                "despliega con playbooks/deploy.yml.",
@@ -67,6 +69,8 @@ CATALOG = {
         "deploy_rollback_failed": "Deploy of {target} FAILED on {host} ({env}) and the ROLLBACK to {previous} FAILED TOO: "
                                   "the app may be down. Pre-deploy backup: {backup}. Error: {failure}",
         "deploy_manual_rollback": "Manual rollback on {host} ({env}): {previous} → {target}",
+        "app_settings_changed": "App settings on {host} ({env}): {keys} changed; the current value of {kept} was kept "
+                                "(empty in the vault)",
         "safe_docker_blocked": "safe-docker: BLOCKED on {env}. The checkout {app_dir} is on branch '{current}' and "
                                "only '{expected}' is allowed here. Go back to '{expected}' (git checkout {expected}) or "
                                "deploy with playbooks/deploy.yml.",

@@ -1,4 +1,5 @@
 """Fixture backend: the smallest stand-in for the credinet-v2 API that deploys can health-check."""
+import datetime
 import json
 import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +22,16 @@ def db_status():
         return False, type(exc).__name__
 
 
+def next_cutoff(now=None):
+    """The scheduler's next period cut-off: 00:05 in the zone the process sees (TZ and the zone
+    files it can read; UTC when it has neither - the incident)."""
+    now = now or datetime.datetime.now().astimezone()
+    cutoff = now.replace(hour=0, minute=5, second=0, microsecond=0)
+    if cutoff <= now:
+        cutoff = (cutoff + datetime.timedelta(days=1)).replace(hour=0, minute=5)
+    return cutoff.isoformat()
+
+
 class Handler(BaseHTTPRequestHandler):
     def _reply(self, status, body):
         data = json.dumps(body).encode()
@@ -39,6 +50,8 @@ class Handler(BaseHTTPRequestHandler):
                 "version": os.environ.get("APP_VERSION", "dev"),
                 "timezone": os.environ.get("TZ", ""),
                 "scheduler_timezone": os.environ.get("SCHEDULER_TIMEZONE", ""),
+                "next_cutoff": next_cutoff(),
+                "utc_offset": datetime.datetime.now().astimezone().strftime("%z"),
             })
         else:
             self._reply(404, {"error": "not found"})

@@ -112,12 +112,16 @@ def test_failing_commit_is_rolled_back(host, hostname, playbook, scenario_dir, p
     good = release(host)["sha"]
 
     def break_health(work):
+        # Flapping, like a crash-looping backend: 3 s healthy, 3 s not. Docker's healthcheck and a
+        # single 200 pass it; the gate's 3 consecutive 200s two seconds apart never do.
         app = work / "backend/app.py"
-        app.write_text(app.read_text().replace("return True, counts", "return False, 'broken on purpose'"))
+        app.write_text(app.read_text().replace(
+            "            ok, detail = db_status()\n",
+            "            ok, detail = db_status()\n            ok = ok and int(__import__('time').time() / 3) % 2 == 0\n"))
 
-    bad = push_commit(tmp_path, "broken health", break_health)
+    bad = push_commit(tmp_path, "flapping health", break_health)
     try:
-        result = deploy(playbook, scenario_dir, hostname)
+        result = deploy(playbook, scenario_dir, hostname, "-e", "app_health_timeout=20")
         assert result.rc != 0
         assert "Deploy of %s on %s FAILED" % (bad, hostname) in result.output
         assert "rolled back to %s" % good in result.output
@@ -182,7 +186,8 @@ def test_concurrent_deploy_fails_fast_naming_the_holder(host, hostname, playbook
 
 
 def test_stale_lock_is_taken_over(host, hostname, playbook, scenario_dir, prod_only):
-    write_lock(host, "crashed@ci", time.time() - 7200)
+    # Stale = older than what a pre-deploy backup may take (the backup's lock wait + run timeout).
+    write_lock(host, "crashed@ci", time.time() - 86400)
     result = deploy(playbook, scenario_dir, hostname, check=True)
     assert "Stale lock of crashed@ci" in result.output
     assert not host.file(STATE + "/lock").exists

@@ -5,7 +5,8 @@ import json
 import pytest
 
 PROM = "/var/lib/prometheus/node-exporter/credinet_offsite.prom"
-REMOTE_DIR = "/srv/offsite/credinet-backups"
+# Each environment copies under its own folder (issue #10: environments never mix backups).
+REMOTE_DIR = "/srv/offsite/credinet-backups/prod"
 DB = "--filter label=com.docker.compose.project=credinet --filter label=com.docker.compose.service=postgres"
 
 
@@ -40,7 +41,7 @@ def test_rclone_config_is_secret_and_layers_crypt_over_sftp(host):
     conf = configparser.ConfigParser(interpolation=None)
     conf.read_string(conf_file.content_string)
     assert conf["sftpremote"]["type"] == "sftp" and conf["sftpremote"]["md5sum_command"] == "md5sum"
-    assert conf["offsite"]["type"] == "crypt" and conf["offsite"]["remote"] == "sftpremote:credinet-backups"
+    assert conf["offsite"]["type"] == "crypt" and conf["offsite"]["remote"] == "sftpremote:credinet-backups/prod"
     assert conf["offsite"]["password"] != "sandbox-fake-crypt-password"
     assert host.check_output("rclone reveal %s" % conf["offsite"]["password"]) == "sandbox-fake-crypt-password"
     assert "sandbox-fake-crypt" not in conf_file.content_string

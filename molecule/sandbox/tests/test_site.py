@@ -8,11 +8,6 @@ from packaging.version import Version
 EXPECTED = {"sandbox-prod": ("prod", "main"), "sandbox-dev": ("dev", "develop")}
 
 
-def test_host_has_its_environment(host, hostname):
-    variables = host.ansible.get_variables()
-    assert (variables["credinet_env"], variables["credinet_app_branch"]) == EXPECTED[hostname]
-
-
 def test_clock_zone_is_mexico_city(host):
     assert host.check_output("timedatectl show --property=Timezone --value") == "America/Mexico_City"
     assert host.check_output("date +%z") == "-0600"

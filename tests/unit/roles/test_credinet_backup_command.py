@@ -172,3 +172,32 @@ def test_find_set_errors_name_what_was_wanted(cfg):
         cmd.find_set(cfg, "latest")
     with pytest.raises(cmd.job.JobError, match="backup 'credinet_nope' not found"):
         cmd.find_set(cfg, "credinet_nope")
+
+
+def test_run_prunes_while_it_holds_the_job_lock(cfg, monkeypatch):
+    """Pruning outside the lock raced with an offsite cryptcheck of the same files (a false
+    'copy does not match' alert): prune runs inside the lock the backup holds."""
+    import contextlib
+
+    state = {"held": False, "pruned_under_lock": None}
+
+    @contextlib.contextmanager
+    def fake_lock(_cfg):
+        state["held"] = True
+        try:
+            yield
+        finally:
+            state["held"] = False
+
+    def fake_prune(_cfg, dry_run):
+        state["pruned_under_lock"] = state["held"]
+        return []
+
+    monkeypatch.setattr(cmd.job, "locked", fake_lock)
+    monkeypatch.setattr(cmd, "backup_once", lambda *a: {"status": "good", "key": "k", "size": 1, "verify_ok": 1,
+                                                         "anomaly": 0, "warning": None})
+    monkeypatch.setattr(cmd, "prune", fake_prune)
+    monkeypatch.setattr(cmd, "report_run", lambda *a: None)
+    monkeypatch.setattr(cmd, "run_post_success", lambda *a: None)
+    assert cmd.cmd_run(cfg, cmd.parser().parse_args(["run"])) == 0
+    assert state["pruned_under_lock"] is True
