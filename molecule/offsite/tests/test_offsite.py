@@ -141,3 +141,49 @@ def test_disaster_recovery_restores_from_the_remote(host, hostname, playbook, sc
     assert "sha256 verified" in result.output
     assert payments(host) == before
     assert [s for s in json.loads(host.check_output("credinet-backup list --json")) if s["status"] == "good"]
+
+
+def test_fetch_replaces_a_bit_rotted_local_copy_with_the_verified_one(host):
+    """Same size and mtime: rclone would skip the download and the check would blame the
+    remote. The fetch downloads beside the backups, verifies, then moves into place."""
+    assert host.run("credinet-backup run").rc == 0
+    key = [s for s in json.loads(host.check_output("credinet-backup list --json")) if s["status"] == "good"][-1]["key"]
+    dump = [f for f in json.loads(host.check_output("credinet-backup list --json")) if f["key"] == key][0]["files"]
+    dump = [f for f in dump if ".dump." in f][0]
+    good_sha = host.check_output("sha256sum %s" % dump).split()[0]
+    host.run_expect([0], f"touch -r {dump} /tmp/mtime && printf '\\xde\\xad' | dd of={dump} bs=1 seek=40 conv=notrunc status=none "
+                         f"&& touch -r /tmp/mtime {dump}")
+    assert host.check_output("sha256sum %s" % dump).split()[0] != good_sha
+    result = host.run("credinet-offsite fetch %s" % key)
+    assert result.rc == 0, result.stdout
+    assert host.check_output("sha256sum %s" % dump).split()[0] == good_sha
+    assert not [n for n in host.file("/var/backups/credinet").listdir() if n.startswith(".fetch-")]
+
+
+def test_one_lock_setting_moves_the_lock_for_backups_offsite_copies_and_restores(host, hostname, playbook, scenario_dir):
+    """runtime_lock_file is the single definition: backups, offsite copies and restores follow it."""
+    alt = "/var/lib/credinet/alt.lock"
+    quick = ["-e", "runtime_lock_file=%s" % alt, "-e", "backup_lock_wait_seconds=2", "-e", "offsite_lock_wait_seconds=2"]
+    playbook(scenario_dir / "converge.yml", hostname, *quick, check=True)
+    try:
+        for config in ("backup.json", "offsite.json"):
+            assert json.loads(host.file("/etc/credinet/" + config).content_string)["lock_file"] == alt, config
+        host.run_expect([0], "systemd-run --unit=credinet-test-lock-holder --collect flock %s sleep 60" % alt)
+        host.run_expect([0], "for i in $(seq 20); do flock -n %s true || exit 0; sleep 0.5; done; exit 1" % alt)
+        for command in ("credinet-backup run --no-prune", "credinet-offsite run", "credinet-backup restore --set latest --yes"):
+            result = host.run(command)
+            assert result.rc == 1 and "holds %s" % alt in result.stdout, (command, result.stdout)
+    finally:
+        host.run("systemctl stop credinet-test-lock-holder")
+        playbook(scenario_dir / "converge.yml", hostname, check=True)
+    assert json.loads(host.file("/etc/credinet/backup.json").content_string)["lock_file"] == "/var/lib/credinet/jobs.lock"
+
+
+def test_offsite_converges_on_a_host_where_backup_never_ran(remote, playbook, scenario_dir):
+    """The remote platform has never had role backup: offsite alone still finds its backup folder."""
+    result = playbook(scenario_dir / "offsite-only.yml", "offsite-remote", check=True)
+    assert result.recap("offsite-remote")["failed"] == 0
+    assert remote.file("/var/backups/credinet").is_directory and remote.file("/var/backups/credinet").mode == 0o700
+    assert remote.run("credinet-offsite check-config /etc/credinet/offsite.json").rc == 0
+    listing = remote.run("credinet-offsite list")
+    assert "Traceback" not in listing.stdout + listing.stderr
