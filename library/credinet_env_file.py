@@ -45,11 +45,10 @@ previous_copy: {description: Where the replaced file was kept., returned: when c
 
 import os
 import shutil
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.credinet_ops import envfile
+from ansible.module_utils.credinet_ops import envfile, secretfile
 
 
 def frozen_conflicts(current, managed, frozen):
@@ -63,23 +62,6 @@ def keep_previous(module, path, previous_dir):
     shutil.copy2(path, copy)
     os.chmod(copy, 0o600)
     return copy
-
-
-def write(module, path, text):
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, 0o600)
-    # atomic_move gives a file it creates 0666 & ~umask until the caller sets its mode (and
-    # leaves it so if setting the owner fails): never world-readable, it holds secrets.
-    umask = os.umask(0o077)
-    try:
-        module.atomic_move(tmp, path)
-    finally:
-        os.umask(umask)
 
 
 def main():
@@ -123,7 +105,7 @@ def main():
     if changed and not module.check_mode:
         if current_text and p["previous_dir"]:
             result["previous_copy"] = keep_previous(module, p["path"], p["previous_dir"])
-        write(module, p["path"], new_text)
+        secretfile.replace(module, p["path"], new_text)
     if os.path.exists(p["path"]) and not module.check_mode:
         file_args = module.load_file_common_arguments(
             {"path": p["path"], "owner": p["owner"], "group": p["group"], "mode": p["mode"]})

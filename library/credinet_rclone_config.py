@@ -44,9 +44,9 @@ import configparser
 import json
 import os
 import secrets
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.credinet_ops import secretfile
 from ansible.module_utils.credinet_ops.rclone import fingerprint, render
 
 
@@ -90,19 +90,6 @@ def mark_of(plaintext, obscured, salt):
     return fingerprint("%s\0%s" % (plaintext, obscured), salt)
 
 
-def write_file(module, path, text):
-    """Temp file in the same directory (0600), then AnsibleModule.atomic_move over `path`."""
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, 0o600)
-    module.atomic_move(tmp, path)
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -137,9 +124,9 @@ def main():
     changed = text != current or (bool(new_values) and prints_text != read_text(prints_path))
     if not module.check_mode:
         if text != current:
-            write_file(module, path, text)
+            secretfile.replace(module, path, text)
         if bool(new_values) and prints_text != read_text(prints_path):
-            write_file(module, prints_path, prints_text)
+            secretfile.replace(module, prints_path, prints_text)
         for target in (path, prints_path):
             if os.path.exists(target) and (os.stat(target).st_mode & 0o777) != 0o600:
                 os.chmod(target, 0o600)

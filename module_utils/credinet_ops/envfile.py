@@ -47,33 +47,27 @@ def line(key, value):
     return "%s=%s" % (key, quote(value))
 
 
-def _parse_single(rest):
-    """As compose-go reads a single-quoted value: a backslash escapes the next character from
-    ending the value, and is dropped only before a quote (so `\\\\'` still ends it)."""
+def _single_escape(pair):
+    """compose-go, single quotes: a backslash keeps the next character from ending the value and
+    is dropped only before a quote (so `\\\\'` still ends it)."""
+    return "'" if pair[1] == "'" else pair
+
+
+def _double_escape(pair):
+    return _DOUBLE_ESCAPES.get(pair[1], pair)
+
+
+def _quoted(rest, quote, escape):
+    """The value of a quoted .env value whose opening quote was cut off (up to the closing one)."""
     out, i = [], 0
     while i < len(rest):
         c = rest[i]
         if c == "\\" and i + 1 < len(rest):
-            out.append("'" if rest[i + 1] == "'" else rest[i:i + 2])
+            out.append(escape(rest[i:i + 2]))
             i += 2
             continue
-        if c == "'":
-            return "".join(out)
-        out.append(c)
-        i += 1
-    return "".join(out)
-
-
-def _parse_double(rest):
-    out, i = [], 0
-    while i < len(rest):
-        c = rest[i]
-        if c == "\\" and i + 1 < len(rest):
-            out.append(_DOUBLE_ESCAPES.get(rest[i + 1], "\\" + rest[i + 1]))
-            i += 2
-            continue
-        if c == '"':
-            return "".join(out)
+        if c == quote:
+            break
         out.append(c)
         i += 1
     return "".join(out)
@@ -82,9 +76,9 @@ def _parse_double(rest):
 def parse_value(raw):
     raw = raw.strip()
     if raw.startswith("'"):
-        return _parse_single(raw[1:])
+        return _quoted(raw[1:], "'", _single_escape)
     if raw.startswith('"'):
-        return _parse_double(raw[1:])
+        return _quoted(raw[1:], '"', _double_escape)
     comment = re.search(r"\s#", raw)
     return (raw[: comment.start()] if comment else raw).strip()
 

@@ -10,12 +10,17 @@ import sys
 # a __pycache__ written there by a test run would travel with it.
 sys.dont_write_bytecode = True
 
+import collections  # noqa: E402
 import importlib.machinery  # noqa: E402
 import importlib.util  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
 import re  # noqa: E402
+import textwrap  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
 from fakes.loopback import FAKE_HOOK_TOKEN, FAKE_SMTP_PASSWORD, FAKE_TOKEN, Fakes  # noqa: E402,F401
 
@@ -45,6 +50,53 @@ def load_source(relative_path):
 def load_script():
     """Import a script of scripts/ (their names have dashes) as a module."""
     return lambda name: load_source("scripts/%s.py" % name)
+
+
+def run_module(module, args, capsys):
+    """Run the Ansible module object `module` in-process with `args`: (exit code, its JSON result)."""
+    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
+        module.main()
+    return exit_info.value.code, json.loads(capsys.readouterr().out)
+
+
+# --- fake commands -------------------------------------------------------------------------------
+
+FakeCommand = collections.namedtuple("FakeCommand", "path calls")
+
+
+def json_lines(path):
+    """The JSON values of a file written one per line; [] when the file does not exist."""
+    path = Path(path)
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def fake_command(directory, name, body=""):
+    """An executable Python script `directory/name` that appends each call's argv (without the
+    program name) as one JSON line to `directory/name.calls`, then runs `body`.
+
+    The body (dedented) sees `json`, `os`, `sys` and `args` (the argv list) and exits 0 unless it
+    says otherwise. Returns FakeCommand(path, calls): the script's path as a string, and a function
+    returning the recorded calls, one argv list each, oldest first.
+    """
+    directory = Path(directory)
+    script, log = directory / name, directory / (name + ".calls")
+    script.write_text(
+        "#!%s\n"
+        "import json, os, sys\n"
+        "args = sys.argv[1:]\n"
+        "with open(%r, 'a') as fh:\n"
+        "    fh.write(json.dumps(args) + '\\n')\n" % (sys.executable, str(log))
+        + textwrap.dedent(body))
+    script.chmod(0o755)
+    return FakeCommand(str(script), lambda: json_lines(log))
+
+
+@pytest.fixture
+def umask_022():
+    """The umask 022 of a usual host, whatever the test run's own, for the modes of new files."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
 
 
 @pytest.fixture

@@ -132,6 +132,8 @@ def test_a_different_database_password_is_refused(host, hostname, playbook, scen
     result = playbook(scenario_dir / "converge.yml", hostname, "-e", "vault_postgres_password=another-fake-password")
     assert result.rc != 0
     assert "POSTGRES_PASSWORD would change for a database that already holds data" in result.output
+    assert "Preflight - environment and the running stack" in result.output.split("POSTGRES_PASSWORD would change")[0] \
+        .rsplit("PLAY [", 1)[-1], "refused in the first play, before any change"
     assert "another-fake-password" not in result.output
     assert result.recap(hostname)["changed"] == 0
 
@@ -139,7 +141,7 @@ def test_a_different_database_password_is_refused(host, hostname, playbook, scen
 def test_dev_feature_branch_and_local_edits_survive(host, dev_only):
     assert host.check_output("runuser -u jair -- git -C %s symbolic-ref HEAD" % APP) == before(host, "branch").strip()
     assert host.check_output("runuser -u jair -- git -C %s rev-parse HEAD" % APP) == before(host, "head").strip()
-    assert host.check_output("runuser -u jair -- git -C %s status --porcelain" % APP) == before(host, "status").strip()
+    assert host.check_output("runuser -u jair -- git -C %s status --porcelain" % APP).strip() == before(host, "status").strip()
     assert host.check_output("runuser -u jair -- sha256sum %s/frontend/index.html" % APP) == before(host, "edited").strip()
 
 

@@ -5,9 +5,8 @@ import json
 import os
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
-from conftest import ROOT, load_source
+from conftest import ROOT, load_source, run_module
 
 module = load_source("library/credinet_compose_stack.py")
 FIXTURES = ROOT / "tests" / "unit" / "fixtures"
@@ -270,19 +269,18 @@ def docker(monkeypatch, app_dir):
     return install
 
 
-def run_module(args, capsys):
-    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
-        module.main()
-    out = json.loads(capsys.readouterr().out)
+def discover(args, capsys):
+    """run_module, and no secret of the stack in what it returns."""
+    code, out = run_module(module, args, capsys)
     text = json.dumps(out)
     # Discovery reads three keys of the .env and no container environment: no secret leaves it.
     assert ENV_SECRET not in text and CONTAINER_SECRET not in text and "POSTGRES_PASSWORD" not in text
-    return exit_info.value.code, out
+    return code, out
 
 
 def test_the_running_stack_is_discovered(app_dir, docker, capsys):
     fake = docker()
-    code, out = run_module({"app_dir": str(app_dir), "critical_tables": TABLES}, capsys)
+    code, out = discover({"app_dir": str(app_dir), "critical_tables": TABLES}, capsys)
     assert code == 0 and out["changed"] is False
     assert out["project"] == "credinet-v2" and out["project_source"] == "running" and out["running"] is True
     assert sorted(out["services"]) == ["backend", "frontend", "postgres"]
@@ -301,20 +299,20 @@ def test_the_running_stack_is_discovered(app_dir, docker, capsys):
 
 def test_an_uninitialised_volume_of_the_only_project_is_no_refusal(app_dir, docker, capsys):
     docker(initialised=())
-    code, out = run_module({"app_dir": str(app_dir), "critical_tables": TABLES}, capsys)
+    code, out = discover({"app_dir": str(app_dir), "critical_tables": TABLES}, capsys)
     assert code == 0 and out["db_volume"] == "credinet-v2_pgdata" and out["db_initialised"] is False
     assert out["refusal"] is None  # a first start: no other volume holds data
 
 
 def test_the_module_runs_the_same_in_check_mode(app_dir, docker, capsys):
     docker()
-    code, out = run_module({"app_dir": str(app_dir), "critical_tables": TABLES, "_ansible_check_mode": True}, capsys)
+    code, out = discover({"app_dir": str(app_dir), "critical_tables": TABLES, "_ansible_check_mode": True}, capsys)
     assert code == 0 and out["project"] == "credinet-v2" and out["db_initialised"] is True and out["refusal"] is None
 
 
 def test_a_configured_project_without_a_volume_is_refused_while_another_holds_data(app_dir, docker, capsys):
     fake = docker()
-    code, out = run_module({"app_dir": str(app_dir), "project": "credinet", "critical_tables": TABLES}, capsys)
+    code, out = discover({"app_dir": str(app_dir), "project": "credinet", "critical_tables": TABLES}, capsys)
     assert code == 0 and out["changed"] is False
     assert out["project"] == "credinet" and out["project_source"] == "configured"
     assert out["running"] is False and out["services"] == {} and out["db_container"] == ""
@@ -334,7 +332,7 @@ def test_a_configured_project_without_a_volume_is_refused_while_another_holds_da
 def test_a_configured_project_with_an_empty_volume_is_refused_and_both_volumes_are_named(app_dir, docker, capsys):
     docker(volumes=recorded("docker-volume-inspect.json") + [volume_of("credinet")],
            counts=(("users", "4"), ("loans", "120")))  # payments does not exist
-    code, out = run_module({"app_dir": str(app_dir), "project": "credinet", "critical_tables": TABLES}, capsys)
+    code, out = discover({"app_dir": str(app_dir), "project": "credinet", "critical_tables": TABLES}, capsys)
     assert code == 0
     assert out["db_volume"] == "credinet_pgdata" and out["db_initialised"] is False
     assert [o["name"] for o in out["other_volumes"]] == ["credinet-v2_pgdata"]
@@ -346,7 +344,7 @@ def test_a_configured_project_with_an_empty_volume_is_refused_and_both_volumes_a
 def test_a_configured_project_whose_own_volume_holds_data_is_not_refused(app_dir, docker, capsys):
     docker(volumes=recorded("docker-volume-inspect.json") + [volume_of("credinet")],
            initialised=("credinet-v2_pgdata", "credinet_pgdata"))
-    code, out = run_module({"app_dir": str(app_dir), "project": "credinet", "critical_tables": TABLES}, capsys)
+    code, out = discover({"app_dir": str(app_dir), "project": "credinet", "critical_tables": TABLES}, capsys)
     assert code == 0 and out["refusal"] is None
     assert out["db_volume"] == "credinet_pgdata" and out["db_initialised"] is True
     assert out["other_volumes"] == [{"name": "credinet-v2_pgdata", "project": "credinet-v2", "initialised": True,
@@ -356,7 +354,7 @@ def test_a_configured_project_whose_own_volume_holds_data_is_not_refused(app_dir
 def test_an_old_volume_with_data_is_listed_but_the_running_project_is_not_refused(app_dir, docker, capsys):
     docker(volumes=[volume_of("credinet")] + recorded("docker-volume-inspect.json"),
            initialised=("credinet-v2_pgdata", "credinet_pgdata"))
-    code, out = run_module({"app_dir": str(app_dir), "critical_tables": TABLES}, capsys)
+    code, out = discover({"app_dir": str(app_dir), "critical_tables": TABLES}, capsys)
     assert code == 0 and out["project"] == "credinet-v2" and out["refusal"] is None
     assert out["db_volume"] == "credinet-v2_pgdata" and out["db_initialised"] is True
     # No container uses the old volume: no row counts (nothing is started to count them).
@@ -366,7 +364,7 @@ def test_an_old_volume_with_data_is_listed_but_the_running_project_is_not_refuse
 def test_the_env_file_names_the_project_when_nothing_runs(app_dir, docker, capsys):
     (app_dir / ".env").write_text("COMPOSE_PROJECT_NAME=credinet\nPOSTGRES_PASSWORD=%s\n" % ENV_SECRET)
     fake = docker(containers=[], volumes=[])
-    code, out = run_module({"app_dir": str(app_dir)}, capsys)
+    code, out = discover({"app_dir": str(app_dir)}, capsys)
     assert code == 0 and out["project"] == "credinet" and out["project_source"] == "env_file"
     assert out["running"] is False and out["services"] == {} and out["config_files"] == []
     assert out["db_volume"] == "" and out["db_initialised"] is False and out["refusal"] is None
@@ -377,7 +375,7 @@ def test_the_env_file_names_the_project_when_nothing_runs(app_dir, docker, capsy
 def test_without_env_file_nor_containers_the_project_is_the_folder_name(app_dir, docker, capsys):
     os.remove(app_dir / ".env")
     docker(containers=[], volumes=[])
-    code, out = run_module({"app_dir": str(app_dir) + "/"}, capsys)
+    code, out = discover({"app_dir": str(app_dir) + "/"}, capsys)
     assert code == 0 and out["project"] == "credinet-v2" and out["project_source"] == "folder"
     assert out["env_values"] == {"COMPOSE_PROJECT_NAME": "", "COMPOSE_FILE": "", "APP_VERSION": ""}
 
@@ -385,14 +383,14 @@ def test_without_env_file_nor_containers_the_project_is_the_folder_name(app_dir,
 def test_an_env_file_that_is_not_utf8_is_read(app_dir, docker, capsys):
     (app_dir / ".env").write_bytes(b"# contrase\xf1a de la base\nCOMPOSE_PROJECT_NAME=credinet\n")
     docker(containers=[], volumes=[])
-    code, out = run_module({"app_dir": str(app_dir)}, capsys)
+    code, out = discover({"app_dir": str(app_dir)}, capsys)
     assert code == 0 and out["project"] == "credinet" and out["project_source"] == "env_file"
 
 
 def test_a_stopped_stack_is_still_the_project_of_the_folder(app_dir, docker, capsys):
     stopped = [copy_of(c, running=False) for c in stack(app_dir).values()]
     docker(containers=stopped)
-    code, out = run_module({"app_dir": str(app_dir), "critical_tables": TABLES}, capsys)
+    code, out = discover({"app_dir": str(app_dir), "critical_tables": TABLES}, capsys)
     assert code == 0 and out["project"] == "credinet-v2" and out["project_source"] == "stopped"
     assert out["running"] is False and out["db_volume"] == "credinet-v2_pgdata" and out["db_initialised"] is True
     assert out["refusal"] is None
@@ -401,7 +399,7 @@ def test_a_stopped_stack_is_still_the_project_of_the_folder(app_dir, docker, cap
 def test_several_projects_from_the_folder_fail_and_change_nothing(app_dir, docker, capsys):
     old = copy_of(stack(app_dir)["postgres"], project="credinet", running=True, cid="c" * 64, volume="credinet_pgdata")
     fake = docker(containers=list(stack(app_dir).values()) + [old])
-    code, out = run_module({"app_dir": str(app_dir)}, capsys)
+    code, out = discover({"app_dir": str(app_dir)}, capsys)
     assert code == 1 and out["failed"] is True
     assert "credinet, credinet-v2" in out["msg"] and out["msg"].endswith("Nothing was changed.")
     assert set(fake.verbs()) == {"ps", "container inspect"}
@@ -412,7 +410,7 @@ def test_a_container_that_vanishes_between_ps_and_inspect_does_not_hide_the_othe
     # container ending, a container being recreated).
     fake = docker()
     fake.vanished = ["0" * 64]
-    code, out = run_module({"app_dir": str(app_dir), "project": "credinet", "critical_tables": TABLES}, capsys)
+    code, out = discover({"app_dir": str(app_dir), "project": "credinet", "critical_tables": TABLES}, capsys)
     assert code == 0 and out["refusal"] is not None and "credinet-v2_pgdata" in out["refusal"]
 
 
@@ -420,7 +418,7 @@ def test_without_a_docker_binary_nothing_runs_and_the_folder_names_the_project(a
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    code, out = run_module({"app_dir": str(app_dir)}, capsys)
+    code, out = discover({"app_dir": str(app_dir)}, capsys)
     # A host without Docker yet (a fresh install): nothing to protect, the project Compose would use.
     assert code == 0 and out["running"] is False and out["refusal"] is None
     assert out["project"] == app_dir.name.lower() and out["project_source"] == "folder"

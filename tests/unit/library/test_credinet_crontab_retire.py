@@ -1,14 +1,12 @@
 """The credinet_crontab_retire module: the pure retire(), and the module run in-process with a fake
 `crontab` first on PATH that keeps the user's crontab in a file."""
-import json
 import os
-import sys
 import time
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from conftest import load_source
+from conftest import fake_command, load_source, run_module
 
 module = load_source("library/credinet_crontab_retire.py")
 PATTERN = r"backup-db\.sh"
@@ -91,44 +89,34 @@ def crontab(tmp_path, monkeypatch):
     bin_dir.mkdir()
     state = tmp_path / "cron"
     state.mkdir()
-    script = bin_dir / "crontab"
-    script.write_text(
-        "#!%s\n"
-        "import json, os, sys\n"
-        "state = %r\n"
-        "args = sys.argv[1:]\n"
-        "with open(os.path.join(state, 'calls'), 'a') as fh:\n"
-        "    fh.write(json.dumps(args) + '\\n')\n"
-        "store = os.path.join(state, 'crontab')\n"
-        "if args[:2] == ['-l', '-u']:\n"
-        "    if os.path.exists(os.path.join(state, 'fail-list')):\n"
-        "        sys.stderr.write('must be privileged to use -u\\n')\n"
-        "        sys.exit(1)\n"
-        "    if not os.path.exists(store):\n"
-        "        sys.stderr.write('no crontab for %%s\\n' %% args[2])\n"
-        "        sys.exit(1)\n"
-        "    sys.stdout.write(open(store).read())\n"
-        "    sys.exit(0)\n"
-        "if args[:1] == ['-u'] and args[2:] == ['-']:\n"
-        "    data = sys.stdin.read()\n"
-        "    if os.path.exists(os.path.join(state, 'fail')):\n"
-        "        sys.stderr.write('\"-\":5: bad minute\\nerrors in crontab file, can\\'t install.\\n')\n"
-        "        sys.exit(1)\n"
-        "    with open(store, 'w') as fh:\n"
-        "        fh.write(data)\n"
-        "    sys.exit(0)\n"
-        "sys.exit(2)\n" % (sys.executable, str(state)))
-    script.chmod(0o755)
+    fake = fake_command(bin_dir, "crontab", """
+        state = %r
+        store = os.path.join(state, 'crontab')
+        if args[:2] == ['-l', '-u']:
+            if os.path.exists(os.path.join(state, 'fail-list')):
+                sys.stderr.write('must be privileged to use -u\\n')
+                sys.exit(1)
+            if not os.path.exists(store):
+                sys.stderr.write('no crontab for %%s\\n' %% args[2])
+                sys.exit(1)
+            sys.stdout.write(open(store).read())
+            sys.exit(0)
+        if args[:1] == ['-u'] and args[2:] == ['-']:
+            data = sys.stdin.read()
+            if os.path.exists(os.path.join(state, 'fail')):
+                sys.stderr.write('"-":5: bad minute\\nerrors in crontab file, can\\'t install.\\n')
+                sys.exit(1)
+            with open(store, 'w') as fh:
+                fh.write(data)
+            sys.exit(0)
+        sys.exit(2)
+        """ % str(state))
     monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, os.environ.get("PATH", "")))
 
     class Crontab:
-        path = str(script)
+        path = fake.path
         store = state / "crontab"
-
-        @staticmethod
-        def calls():
-            log = state / "calls"
-            return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        calls = staticmethod(fake.calls)
 
         @staticmethod
         def fail(what="fail"):
@@ -151,19 +139,13 @@ def args(tmp_path):
             "save_dir": str(tmp_path / "backups" / "retired")}
 
 
-def run_module(args, capsys):
-    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
-        module.main()
-    return exit_info.value.code, json.loads(capsys.readouterr().out)
-
-
 def mode_of(path):
     return os.stat(path).st_mode & 0o777
 
 
 def test_first_run_saves_the_original_and_installs_the_retired_crontab(crontab, args, capsys):
     crontab.store.write_text(CRONTAB)
-    code, out = run_module(args, capsys)
+    code, out = run_module(module, args, capsys)
     saved = os.path.join(args["save_dir"], "crontab.jair." + STAMP)
     assert code == 0 and out["changed"] is True and out["saved"] == saved
     assert out["retired"] == ["0 2 * * * /home/jair/scripts/backup-db.sh >> /home/jair/backup.log 2>&1",
@@ -183,9 +165,9 @@ def test_first_run_saves_the_original_and_installs_the_retired_crontab(crontab, 
 
 def test_second_run_changes_nothing(crontab, args, capsys):
     crontab.store.write_text(CRONTAB)
-    run_module(args, capsys)
+    run_module(module, args, capsys)
     installed = crontab.store.read_text()
-    code, out = run_module(args, capsys)
+    code, out = run_module(module, args, capsys)
     assert code == 0 and out["changed"] is False and out["retired"] == [] and "saved" not in out
     assert crontab.store.read_text() == installed
     assert os.listdir(args["save_dir"]) == ["crontab.jair." + STAMP]
@@ -194,14 +176,14 @@ def test_second_run_changes_nothing(crontab, args, capsys):
 
 def test_a_crontab_without_the_old_job_is_left_alone(crontab, args, capsys):
     crontab.store.write_text("MAILTO=backup-db.sh\n*/5 * * * * healthcheck.sh\n# 0 2 * * * backup-db.sh\n")
-    code, out = run_module(args, capsys)
+    code, out = run_module(module, args, capsys)
     assert code == 0 and out["changed"] is False and out["retired"] == []
     assert not os.path.exists(args["save_dir"])
     assert crontab.calls() == [["-l", "-u", "jair"]]
 
 
 def test_a_user_without_a_crontab_is_fine(crontab, args, capsys):
-    code, out = run_module(args, capsys)
+    code, out = run_module(module, args, capsys)
     assert code == 0 and out["changed"] is False and out["retired"] == []
     assert not crontab.store.exists() and not os.path.exists(args["save_dir"])
 
@@ -212,7 +194,7 @@ def test_a_host_without_crontab_is_fine(args, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(empty))
     # get_bin_path also looks in the sbin folders: make sure no real crontab is found there.
     monkeypatch.setattr(module.AnsibleModule, "get_bin_path", lambda self, arg, required=False, opt_dirs=None: None)
-    code, out = run_module(args, capsys)
+    code, out = run_module(module, args, capsys)
     assert code == 0 and out["changed"] is False and out["retired"] == []
     assert not os.path.exists(args["save_dir"])
 
@@ -220,7 +202,7 @@ def test_a_host_without_crontab_is_fine(args, tmp_path, monkeypatch, capsys):
 def test_a_failure_to_read_the_crontab_fails(crontab, args, capsys):
     crontab.store.write_text(CRONTAB)
     crontab.fail("fail-list")
-    code, out = run_module(args, capsys)
+    code, out = run_module(module, args, capsys)
     assert code == 1 and out["failed"] is True
     assert out["msg"] == "crontab -l -u jair failed: must be privileged to use -u"
     assert crontab.store.read_text() == CRONTAB and not os.path.exists(args["save_dir"])
@@ -229,7 +211,7 @@ def test_a_failure_to_read_the_crontab_fails(crontab, args, capsys):
 def test_an_install_failure_fails_naming_the_saved_copy(crontab, args, capsys):
     crontab.store.write_text(CRONTAB)
     crontab.fail()
-    code, out = run_module(args, capsys)
+    code, out = run_module(module, args, capsys)
     saved = os.path.join(args["save_dir"], "crontab.jair." + STAMP)
     assert code == 1 and out["failed"] is True
     assert out["msg"].startswith("installing the new crontab of jair failed: ")
@@ -257,7 +239,7 @@ def test_a_saved_copy_is_never_overwritten(crontab, args, capsys):
 
 def test_check_mode_reports_the_change_and_writes_nothing(crontab, args, capsys):
     crontab.store.write_text(CRONTAB)
-    code, out = run_module(dict(args, _ansible_check_mode=True), capsys)
+    code, out = run_module(module, dict(args, _ansible_check_mode=True), capsys)
     assert code == 0 and out["changed"] is True and len(out["retired"]) == 2
     assert out["saved"] == os.path.join(args["save_dir"], "crontab.jair." + STAMP)
     assert not os.path.exists(args["save_dir"])

@@ -4,9 +4,8 @@ import os
 import time
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
-from conftest import load_source
+from conftest import load_source, run_module
 
 module = load_source("library/credinet_deploy_lock.py")
 acquire, release, read_owner, lock_age, backup_floor, Held = (
@@ -36,12 +35,6 @@ def leftovers(lock_dir):
     """Renamed-away lock directories that a takeover did not clean up."""
     parent, name = os.path.split(lock_dir)
     return [n for n in os.listdir(parent) if n.startswith(name + ".stale-")]
-
-
-def run_module(args, capsys):
-    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
-        module.main()
-    return exit_info.value.code, json.loads(capsys.readouterr().out)
 
 
 # --- acquire -------------------------------------------------------------------------------------
@@ -243,20 +236,20 @@ def test_backup_floor_of_a_missing_or_unreadable_file_is_zero(tmp_path, text):
 
 def test_module_acquires_and_releases(tmp_path, capsys):
     path = str(tmp_path / "state" / "lock")  # the parent is made when missing
-    code, out = run_module({"path": path, "state": "acquired", "owner": "ana", "target": "abc", "ref": "main"}, capsys)
+    code, out = run_module(module, {"path": path, "state": "acquired", "owner": "ana", "target": "abc", "ref": "main"}, capsys)
     assert code == 0 and out["changed"] is False and out["took_over"] is None and out["stale_after"] == 1800
     owner = read_owner(path)
     assert owner["token"] == out["token"] and (owner["owner"], owner["target"], owner["ref"]) == ("ana", "abc", "main")
-    code, again = run_module({"path": path, "state": "released", "token": "wrong"}, capsys)
+    code, again = run_module(module, {"path": path, "state": "released", "token": "wrong"}, capsys)
     assert code == 0 and again["released"] is False and os.path.isdir(path)
-    code, again = run_module({"path": path, "state": "released", "token": out["token"]}, capsys)
+    code, again = run_module(module, {"path": path, "state": "released", "token": out["token"]}, capsys)
     assert code == 0 and again["released"] is True and not os.path.exists(path)
 
 
 def test_module_failure_names_the_host_and_the_holder(lock, capsys):
     plant(lock, {"owner": "luis@desk", "token": "1" * 32, "epoch": time.time() - 120, "time": "2026-11-29T10:00:00-0600",
                  "target": "def456"})
-    code, out = run_module({"path": lock, "state": "acquired", "owner": "ana", "host": "credicuenta3"}, capsys)
+    code, out = run_module(module, {"path": lock, "state": "acquired", "owner": "ana", "host": "credicuenta3"}, capsys)
     assert code == 1
     assert "credicuenta3" in out["msg"] and "luis@desk" in out["msg"]
     assert "2026-11-29T10:00:00-0600" in out["msg"] and "def456" in out["msg"] and lock in out["msg"]
@@ -270,22 +263,22 @@ def test_module_stale_age_is_raised_to_the_backup_floor(tmp_path, lock, capsys):
     config.write_text(json.dumps({"lock_wait_seconds": 900, "run_timeout_seconds": 3600}))
     plant(lock, {"owner": "luis@desk", "token": "1" * 32, "epoch": time.time() - 3000})
     args = {"path": lock, "state": "acquired", "owner": "ana", "host": "h", "stale_after": 1800}
-    code, out = run_module(dict(args, backup_config=str(config)), capsys)
+    code, out = run_module(module, dict(args, backup_config=str(config)), capsys)
     assert code == 1 and out["stale_after"] == 5100 and "5100" in out["msg"]
     assert read_owner(lock)["owner"] == "luis@desk"
     # Without the backup settings the same lock is stale: the floor made the difference.
-    code, out = run_module(args, capsys)
+    code, out = run_module(module, args, capsys)
     assert code == 0 and out["took_over"]["owner"] == "luis@desk" and out["stale_after"] == 1800
 
 
 def test_module_stale_after_above_the_floor_wins(tmp_path, lock, capsys):
     config = tmp_path / "backup.json"
     config.write_text(json.dumps({"lock_wait_seconds": 10, "run_timeout_seconds": 20}))
-    code, out = run_module({"path": lock, "state": "acquired", "stale_after": 7200, "backup_config": str(config)}, capsys)
+    code, out = run_module(module, {"path": lock, "state": "acquired", "stale_after": 7200, "backup_config": str(config)}, capsys)
     assert code == 0 and out["stale_after"] == 7200
 
 
 def test_module_check_mode_takes_nothing(lock, capsys):
-    code, out = run_module({"path": lock, "state": "acquired", "_ansible_check_mode": True}, capsys)
+    code, out = run_module(module, {"path": lock, "state": "acquired", "_ansible_check_mode": True}, capsys)
     assert code == 0 and out["token"] == "" and out["holder"] is None
     assert not os.path.exists(lock)

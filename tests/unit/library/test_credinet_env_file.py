@@ -3,11 +3,11 @@ import json
 import os
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
-from conftest import load_source
+from conftest import load_source, run_module
 
 module = load_source("library/credinet_env_file.py")
+pytestmark = pytest.mark.usefixtures("umask_022")
 SECRET = "FAKE-s3cr3t ñ $HOME 'q'"
 ROTATED = "FAKE-r0tated-pw"
 # A hand-written .env: comments, blank lines, export, quoting styles, an unmanaged secret, spacing.
@@ -23,13 +23,6 @@ HAND_WRITTEN = (
     "UNMANAGED_SECRET='FAKE-hand-kept'\n"
     "POSTGRES_PASSWORD='FAKE-db-initial'\n"
 )
-
-
-@pytest.fixture(autouse=True)
-def umask_022():
-    old = os.umask(0o022)
-    yield
-    os.umask(old)
 
 
 @pytest.fixture(autouse=True)
@@ -55,10 +48,9 @@ def hand_written(env):
     return env
 
 
-def run_module(args, capsys):
-    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
-        module.main()
-    out = json.loads(capsys.readouterr().out)
+def run_without_leaks(args, capsys):
+    """run_module, and no value of the .env in what it returns."""
+    code, out = run_module(module, args, capsys)
     # Only key names ever leave the module. Ansible masks no_log values in what a module returns,
     # so a leaked value would show as a mask: neither a value nor a mask may appear (the
     # invocation, which Ansible adds itself, always holds the masked `managed`).
@@ -67,7 +59,7 @@ def run_module(args, capsys):
         assert value not in text and value not in repr(out)
     returned = json.dumps({k: v for k, v in out.items() if k != "invocation"})
     assert "********" not in returned and "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" not in returned
-    return exit_info.value.code, out
+    return code, out
 
 
 def mode_of(path):
@@ -76,8 +68,8 @@ def mode_of(path):
 
 def test_a_missing_file_is_created_0600_with_single_quoted_values(tmp_path, capsys):
     env = tmp_path / ".env"
-    code, out = run_module({"path": str(env), "managed": {"TZ": "America/Mexico_City", "TOKEN": SECRET, "PORT": 8000}},
-                           capsys)
+    code, out = run_without_leaks({"path": str(env), "managed": {"TZ": "America/Mexico_City", "TOKEN": SECRET, "PORT": 8000}},
+                                  capsys)
     assert code == 0 and out["changed"] is True
     assert env.read_text() == "TZ='America/Mexico_City'\nTOKEN='FAKE-s3cr3t ñ $HOME \\'q\\''\nPORT='8000'\n"
     assert sorted(out["changed_keys"]) == ["PORT", "TOKEN", "TZ"] and out["kept_keys"] == []
@@ -86,7 +78,7 @@ def test_a_missing_file_is_created_0600_with_single_quoted_values(tmp_path, caps
 
 
 def test_unmanaged_lines_and_comments_are_kept_byte_for_byte(hand_written, tmp_path, capsys):
-    code, out = run_module({"path": str(hand_written), "managed": {"TZ": "America/Mexico_City", "TOKEN": SECRET}}, capsys)
+    code, out = run_without_leaks({"path": str(hand_written), "managed": {"TZ": "America/Mexico_City", "TOKEN": SECRET}}, capsys)
     assert code == 0 and out["changed"] is True and sorted(out["changed_keys"]) == ["TOKEN", "TZ"]
     before, after = HAND_WRITTEN.splitlines(), hand_written.read_text().splitlines()
     tz = before.index("TZ=America/Chicago")
@@ -96,15 +88,15 @@ def test_unmanaged_lines_and_comments_are_kept_byte_for_byte(hand_written, tmp_p
 
 
 def test_a_line_that_already_holds_the_value_is_not_rewritten(hand_written, capsys):
-    code, out = run_module({"path": str(hand_written), "managed": {"UNMANAGED_QUOTED": "double $X", "TZ": "America/Chicago"}},
-                           capsys)
+    code, out = run_without_leaks({"path": str(hand_written), "managed": {"UNMANAGED_QUOTED": "double $X", "TZ": "America/Chicago"}},
+                                  capsys)
     assert code == 0 and out["changed"] is False and out["changed_keys"] == []
     assert hand_written.read_text() == HAND_WRITTEN
 
 
 def test_an_empty_value_keeps_the_current_one_when_asked(hand_written, capsys, warnings):
-    code, out = run_module({"path": str(hand_written), "managed": {"UNMANAGED_SECRET": "", "TZ": ""},
-                            "keep_when_empty": ["UNMANAGED_SECRET", "TZ"]}, capsys)
+    code, out = run_without_leaks({"path": str(hand_written), "managed": {"UNMANAGED_SECRET": "", "TZ": ""},
+                                   "keep_when_empty": ["UNMANAGED_SECRET", "TZ"]}, capsys)
     assert code == 0 and out["changed"] is False
     assert sorted(out["kept_keys"]) == ["TZ", "UNMANAGED_SECRET"] and out["changed_keys"] == []
     assert hand_written.read_text() == HAND_WRITTEN
@@ -113,14 +105,14 @@ def test_an_empty_value_keeps_the_current_one_when_asked(hand_written, capsys, w
 
 
 def test_an_empty_value_not_listed_in_keep_when_empty_blanks_the_key(hand_written, capsys, warnings):
-    code, out = run_module({"path": str(hand_written), "managed": {"TZ": ""}, "keep_when_empty": ["OTHER"]}, capsys)
+    code, out = run_without_leaks({"path": str(hand_written), "managed": {"TZ": ""}, "keep_when_empty": ["OTHER"]}, capsys)
     assert code == 0 and out["changed"] is True and out["changed_keys"] == ["TZ"] and out["kept_keys"] == []
     assert "TZ=''" in hand_written.read_text().splitlines()
     assert warnings == []
 
 
 def test_keep_when_empty_writes_a_key_that_has_no_current_value(hand_written, capsys):
-    code, out = run_module({"path": str(hand_written), "managed": {"NEW_TOKEN": ""}, "keep_when_empty": ["NEW_TOKEN"]}, capsys)
+    code, out = run_without_leaks({"path": str(hand_written), "managed": {"NEW_TOKEN": ""}, "keep_when_empty": ["NEW_TOKEN"]}, capsys)
     assert code == 0 and out["changed_keys"] == ["NEW_TOKEN"] and out["kept_keys"] == []
     assert hand_written.read_text().endswith("NEW_TOKEN=''\n")
 
@@ -130,8 +122,8 @@ FROZEN = {"frozen": ["POSTGRES_USER", "POSTGRES_PASSWORD"], "frozen_hint": "Rota
 
 def test_a_frozen_key_does_not_change_while_frozen(hand_written, capsys):
     before = hand_written.read_bytes()
-    code, out = run_module(dict(FROZEN, path=str(hand_written), managed={"POSTGRES_PASSWORD": ROTATED, "TZ": "UTC"},
-                                frozen_active=True), capsys)
+    code, out = run_without_leaks(dict(FROZEN, path=str(hand_written), managed={"POSTGRES_PASSWORD": ROTATED, "TZ": "UTC"},
+                                       frozen_active=True), capsys)
     assert code == 1 and out["frozen_keys"] == ["POSTGRES_PASSWORD"]
     assert "POSTGRES_PASSWORD" in out["msg"] and "Rotate it inside the database first." in out["msg"]
     assert "Nothing was changed" in out["msg"] and "POSTGRES_USER" not in out["msg"]
@@ -143,20 +135,20 @@ def test_a_frozen_key_does_not_change_while_frozen(hand_written, capsys):
     {"POSTGRES_USER": "credinet"},  # not in the file yet: nothing to protect
 ])
 def test_a_frozen_key_may_keep_its_value_or_be_set_the_first_time(hand_written, capsys, managed):
-    code, out = run_module(dict(FROZEN, path=str(hand_written), managed=managed, frozen_active=True), capsys)
+    code, out = run_without_leaks(dict(FROZEN, path=str(hand_written), managed=managed, frozen_active=True), capsys)
     assert code == 0
     assert module.envfile.parse(hand_written.read_text())["POSTGRES_PASSWORD"] == "FAKE-db-initial"
 
 
 def test_an_empty_value_never_blanks_a_frozen_key(hand_written, capsys):
-    code, out = run_module(dict(FROZEN, path=str(hand_written), managed={"POSTGRES_PASSWORD": ""}, frozen_active=True),
-                           capsys)
+    code, out = run_without_leaks(dict(FROZEN, path=str(hand_written), managed={"POSTGRES_PASSWORD": ""}, frozen_active=True),
+                                  capsys)
     assert module.envfile.parse(hand_written.read_text())["POSTGRES_PASSWORD"] == "FAKE-db-initial"
     assert code == 0 and out["changed"] is False and "POSTGRES_PASSWORD" not in out["changed_keys"]
 
 
 def test_frozen_keys_change_while_not_frozen(hand_written, capsys):
-    code, out = run_module(dict(FROZEN, path=str(hand_written), managed={"POSTGRES_PASSWORD": ROTATED}), capsys)
+    code, out = run_without_leaks(dict(FROZEN, path=str(hand_written), managed={"POSTGRES_PASSWORD": ROTATED}), capsys)
     assert code == 0 and out["changed"] is True and out["changed_keys"] == ["POSTGRES_PASSWORD"]
     assert module.envfile.parse(hand_written.read_text())["POSTGRES_PASSWORD"] == ROTATED
 
@@ -164,13 +156,13 @@ def test_frozen_keys_change_while_not_frozen(hand_written, capsys):
 @pytest.mark.parametrize("value", ["line\nbreak", "carriage\rreturn", "nul\0byte", "ends with backslash\\", "a\\'b"])
 def test_an_unwritable_value_fails_before_anything_is_written(hand_written, capsys, value):
     before = hand_written.read_bytes()
-    code, out = run_module({"path": str(hand_written), "managed": {"TZ": "UTC", "TOKEN": "FAKE-" + value}}, capsys)
+    code, out = run_without_leaks({"path": str(hand_written), "managed": {"TZ": "UTC", "TOKEN": "FAKE-" + value}}, capsys)
     assert code == 1 and "TOKEN" in out["msg"] and "Nothing was changed" in out["msg"] and "TZ" not in out["msg"]
     assert hand_written.read_bytes() == before
 
 
 def test_an_invalid_key_name_fails(hand_written, capsys):
-    code, out = run_module({"path": str(hand_written), "managed": {"BAD-KEY": "x"}}, capsys)
+    code, out = run_without_leaks({"path": str(hand_written), "managed": {"BAD-KEY": "x"}}, capsys)
     assert code == 1 and "BAD-KEY is not a valid variable name" in out["msg"]
     assert hand_written.read_text() == HAND_WRITTEN
 
@@ -178,7 +170,7 @@ def test_an_invalid_key_name_fails(hand_written, capsys):
 def test_the_previous_file_is_kept_0600(hand_written, tmp_path, capsys):
     os.chmod(hand_written, 0o644)
     previous = tmp_path / "backups" / "env"
-    code, out = run_module({"path": str(hand_written), "managed": {"TOKEN": SECRET}, "previous_dir": str(previous)}, capsys)
+    code, out = run_without_leaks({"path": str(hand_written), "managed": {"TOKEN": SECRET}, "previous_dir": str(previous)}, capsys)
     assert code == 0 and out["changed"] is True
     copy = out["previous_copy"]
     assert os.path.dirname(copy) == str(previous) and os.path.basename(copy).startswith("env.")
@@ -192,25 +184,25 @@ def test_no_previous_copy_when_nothing_changes_or_nothing_existed(env, tmp_path,
     previous = tmp_path / "backups" / "env"
     args = {"path": str(env), "managed": {"TOKEN": SECRET}, "previous_dir": str(previous)}
     env.parent.mkdir()
-    code, out = run_module(args, capsys)
+    code, out = run_without_leaks(args, capsys)
     assert code == 0 and out["changed"] is True and "previous_copy" not in out
-    code, out = run_module(args, capsys)
+    code, out = run_without_leaks(args, capsys)
     assert code == 0 and out["changed"] is False and "previous_copy" not in out
     assert not previous.exists() or os.listdir(previous) == []
 
 
 def test_a_second_identical_run_changes_nothing(hand_written, capsys):
     args = {"path": str(hand_written), "managed": {"TZ": "UTC", "TOKEN": SECRET, "EMPTY": ""}}
-    assert run_module(args, capsys)[1]["changed"] is True
+    assert run_without_leaks(args, capsys)[1]["changed"] is True
     written = hand_written.read_bytes(), os.stat(hand_written).st_mtime_ns
-    code, out = run_module(args, capsys)
+    code, out = run_without_leaks(args, capsys)
     assert code == 0 and out["changed"] is False and out["changed_keys"] == []
     assert (hand_written.read_bytes(), os.stat(hand_written).st_mtime_ns) == written
 
 
 def test_loose_permissions_alone_are_a_change(hand_written, capsys):
     os.chmod(hand_written, 0o644)
-    code, out = run_module({"path": str(hand_written), "managed": {"TZ": "America/Chicago"}}, capsys)
+    code, out = run_without_leaks({"path": str(hand_written), "managed": {"TZ": "America/Chicago"}}, capsys)
     assert code == 0 and out["changed"] is True and out["changed_keys"] == []
     assert mode_of(hand_written) == 0o600 and hand_written.read_text() == HAND_WRITTEN
 
@@ -219,32 +211,32 @@ def test_a_created_file_is_never_readable_by_others(env, capsys):
     # The file is written before its owner is set: if that fails (an unknown user), the secrets
     # must not be left behind world-readable.
     env.parent.mkdir()
-    code, out = run_module({"path": str(env), "managed": {"TOKEN": SECRET}, "owner": "no-such-user-credinet"}, capsys)
+    code, out = run_without_leaks({"path": str(env), "managed": {"TOKEN": SECRET}, "owner": "no-such-user-credinet"}, capsys)
     assert code == 1 and "no-such-user-credinet" in out["msg"]
     assert mode_of(env) & 0o077 == 0
 
 
 def test_check_mode_changes_nothing_but_reports_the_change(hand_written, env, tmp_path, capsys):
     previous = tmp_path / "backups"
-    code, out = run_module({"path": str(hand_written), "managed": {"TZ": "UTC", "TOKEN": SECRET}, "previous_dir": str(previous),
-                            "_ansible_check_mode": True}, capsys)
+    code, out = run_without_leaks({"path": str(hand_written), "managed": {"TZ": "UTC", "TOKEN": SECRET}, "previous_dir": str(previous),
+                                   "_ansible_check_mode": True}, capsys)
     assert code == 0 and out["changed"] is True and sorted(out["changed_keys"]) == ["TOKEN", "TZ"]
     assert hand_written.read_text() == HAND_WRITTEN and not previous.exists()
     missing = tmp_path / "other" / ".env"
-    code, out = run_module({"path": str(missing), "managed": {"TZ": "UTC"}, "_ansible_check_mode": True}, capsys)
+    code, out = run_without_leaks({"path": str(missing), "managed": {"TZ": "UTC"}, "_ansible_check_mode": True}, capsys)
     assert code == 0 and out["changed"] is True and not missing.exists()
 
 
 def test_check_mode_reports_no_change_when_there_is_none(hand_written, capsys):
-    code, out = run_module({"path": str(hand_written), "managed": {"TZ": "America/Chicago"}, "_ansible_check_mode": True},
-                           capsys)
+    code, out = run_without_leaks({"path": str(hand_written), "managed": {"TZ": "America/Chicago"}, "_ansible_check_mode": True},
+                                  capsys)
     assert code == 0 and out["changed"] is False
 
 
 def test_values_never_reach_the_result_even_when_they_fail(hand_written, capsys):
     # run_module asserts it for every call; here the paths that name keys in their messages.
-    run_module(dict(FROZEN, path=str(hand_written), managed={"POSTGRES_PASSWORD": ROTATED}, frozen_active=True), capsys)
-    run_module({"path": str(hand_written), "managed": {"TOKEN": SECRET + "\n"}}, capsys)
-    code, out = run_module({"path": str(hand_written), "managed": {"TOKEN": SECRET, "EMPTY": ""}, "keep_when_empty": ["TZ"]},
-                           capsys)
+    run_without_leaks(dict(FROZEN, path=str(hand_written), managed={"POSTGRES_PASSWORD": ROTATED}, frozen_active=True), capsys)
+    run_without_leaks({"path": str(hand_written), "managed": {"TOKEN": SECRET + "\n"}}, capsys)
+    code, out = run_without_leaks({"path": str(hand_written), "managed": {"TOKEN": SECRET, "EMPTY": ""}, "keep_when_empty": ["TZ"]},
+                                  capsys)
     assert code == 0 and "TOKEN" in out["changed_keys"]

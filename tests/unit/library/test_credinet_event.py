@@ -1,12 +1,10 @@
 """The credinet_event module, run in-process with a fake notifier that records its calls."""
 import json
 import os
-import sys
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
-from conftest import load_source
+from conftest import fake_command, load_source, run_module
 
 module = load_source("library/credinet_event.py")
 VALUES = {"previous": "abc123", "target": "def456"}
@@ -14,34 +12,8 @@ VALUES = {"previous": "abc123", "target": "def456"}
 
 @pytest.fixture
 def notifier(tmp_path):
-    """A fake notifier: every call's argv is appended to notifier.calls; exits with NOTIFY_EXIT."""
-    calls = tmp_path / "notifier.calls"
-    script = tmp_path / "credinet-notify"
-    script.write_text(
-        "#!%s\n"
-        "import json, os, sys\n"
-        "with open(%r, 'a') as fh:\n"
-        "    fh.write(json.dumps(sys.argv[1:]) + '\\n')\n"
-        "sys.exit(int(os.environ.get('NOTIFY_EXIT', '0')))\n" % (sys.executable, str(calls)))
-    script.chmod(0o755)
-
-    def calls_made():
-        return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
-
-    return str(script), calls_made
-
-
-@pytest.fixture
-def umask_022():
-    old = os.umask(0o022)
-    yield
-    os.umask(old)
-
-
-def run_module(args, capsys):
-    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
-        module.main()
-    return exit_info.value.code, json.loads(capsys.readouterr().out)
+    """A fake notifier that records its calls and exits with NOTIFY_EXIT."""
+    return fake_command(tmp_path, "credinet-notify", "sys.exit(int(os.environ.get('NOTIFY_EXIT', '0')))\n")
 
 
 def event(**overrides):
@@ -55,14 +27,14 @@ def event(**overrides):
 ])
 def test_renders_the_catalog_text(lang, expected, capsys):
     args = event() if lang is None else event(lang=lang)
-    code, out = run_module(args, capsys)
+    code, out = run_module(module, args, capsys)
     assert code == 0 and out["text"] == expected
     assert out["changed"] is False and out["notified"] == "notifier not installed"
 
 
 def test_the_host_defaults_to_the_machine_name(capsys, monkeypatch):
     monkeypatch.setattr(module.socket, "gethostname", lambda: "sandbox-prod")
-    code, out = run_module(event(host=None, event="deploy_succeeded"), capsys)
+    code, out = run_module(module, event(host=None, event="deploy_succeeded"), capsys)
     assert code == 0 and out["text"] == "Despliegue correcto en sandbox-prod (prod): def456"
 
 
@@ -72,13 +44,13 @@ def test_the_host_defaults_to_the_machine_name(capsys, monkeypatch):
     ("deploy_succeeded", {}, "target"),
 ])
 def test_a_missing_value_fails_naming_the_message(name, values, missing, capsys):
-    code, out = run_module(event(event=name, values=values), capsys)
+    code, out = run_module(module, event(event=name, values=values), capsys)
     assert code == 1
     assert out["msg"].startswith("message %s: " % name) and missing in out["msg"]
 
 
 def test_an_unknown_message_fails_naming_it(capsys):
-    code, out = run_module(event(event="deploy_exploded"), capsys)
+    code, out = run_module(module, event(event="deploy_exploded"), capsys)
     assert code == 1 and "deploy_exploded" in out["msg"]
 
 
@@ -86,14 +58,14 @@ def test_an_unknown_message_fails_naming_it(capsys):
 def test_a_value_that_repeats_a_render_argument_fails_cleanly(field, capsys):
     # host and env have their own options (lang and name are the catalog's own arguments): the
     # same name in `values` must fail the task, not crash the module with a TypeError.
-    code, out = run_module(event(values=dict(VALUES, **{field: "other"})), capsys)
+    code, out = run_module(module, event(values=dict(VALUES, **{field: "other"})), capsys)
     assert code == 1 and "deploy_started" in out["msg"] and field in out["msg"]
 
 
 def test_the_audit_line_is_one_json_line_with_event_and_text(tmp_path, capsys, umask_022):
     audit = tmp_path / "deploys.log"
     record = {"sha": "def456", "previous": "abc123", "deployer": "ana@laptop", "result": "deployed", "nota": "sí"}
-    code, out = run_module(event(audit_file=str(audit), audit=record), capsys)
+    code, out = run_module(module, event(audit_file=str(audit), audit=record), capsys)
     assert code == 0
     lines = audit.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 1
@@ -106,8 +78,8 @@ def test_audit_lines_are_appended(tmp_path, capsys):
     audit = tmp_path / "deploys.log"
     audit.write_text('{"earlier": true}\n')
     os.chmod(audit, 0o600)
-    run_module(event(audit_file=str(audit), audit={"n": 1}), capsys)
-    run_module(event(event="deploy_succeeded", audit_file=str(audit), audit={"n": 2}), capsys)
+    run_module(module, event(audit_file=str(audit), audit={"n": 1}), capsys)
+    run_module(module, event(event="deploy_succeeded", audit_file=str(audit), audit={"n": 2}), capsys)
     lines = [json.loads(line) for line in audit.read_text().splitlines()]
     assert lines[0] == {"earlier": True}
     assert [(r["n"], r["event"]) for r in lines[1:]] == [(1, "deploy_started"), (2, "deploy_succeeded")]
@@ -116,32 +88,30 @@ def test_audit_lines_are_appended(tmp_path, capsys):
 
 def test_no_audit_without_a_record(tmp_path, capsys):
     audit = tmp_path / "deploys.log"
-    code, _ = run_module(event(audit_file=str(audit)), capsys)
+    code, _ = run_module(module, event(audit_file=str(audit)), capsys)
     assert code == 0 and not audit.exists()
 
 
 def test_the_notifier_gets_event_level_and_text(notifier, capsys):
-    code, out = run_module(event(level="critical", notify_command=notifier[0]), capsys)
+    code, out = run_module(module, event(level="critical", notify_command=notifier.path), capsys)
     assert code == 0 and out["notified"] == "sent" and out["changed"] is False
-    assert notifier[1]() == [["--event", "deploy_started", "--level", "critical", out["text"]]]
+    assert notifier.calls() == [["--event", "deploy_started", "--level", "critical", out["text"]]]
 
 
 def test_the_level_defaults_to_info(notifier, capsys):
-    run_module(event(notify_command=notifier[0]), capsys)
-    assert notifier[1]()[0][:4] == ["--event", "deploy_started", "--level", "info"]
+    run_module(module, event(notify_command=notifier.path), capsys)
+    assert notifier.calls()[0][:4] == ["--event", "deploy_started", "--level", "info"]
 
 
 def test_a_failing_notifier_does_not_fail_the_task(notifier, capsys, monkeypatch):
     monkeypatch.setenv("NOTIFY_EXIT", "3")
-    code, out = run_module(event(notify_command=notifier[0]), capsys)
-    assert code == 0 and out["notified"] == "notifier exit 3" and len(notifier[1]()) == 1
+    code, out = run_module(module, event(notify_command=notifier.path), capsys)
+    assert code == 0 and out["notified"] == "notifier exit 3" and len(notifier.calls()) == 1
 
 
 def test_a_hanging_notifier_is_cut_at_its_timeout(tmp_path, capsys):
-    slow = tmp_path / "slow-notify"
-    slow.write_text("#!/bin/sh\nexec sleep 30\n")
-    slow.chmod(0o755)
-    code, out = run_module(event(notify_command=str(slow), notify_timeout=1), capsys)
+    slow = fake_command(tmp_path, "slow-notify", "import time\ntime.sleep(30)\n")
+    code, out = run_module(module, event(notify_command=slow.path, notify_timeout=1), capsys)
     assert code == 0 and out["notified"] == "notifier error: TimeoutExpired"
 
 
@@ -154,19 +124,19 @@ def test_a_missing_notifier_is_reported_not_failed(kind, tmp_path, capsys):
             path.write_text("#!/bin/sh\nexit 0\n")
             path.chmod(0o644)
         args["notify_command"] = str(path)
-    code, out = run_module(args, capsys)
+    code, out = run_module(module, args, capsys)
     assert code == 0 and out["notified"] == "notifier not installed"
 
 
 def test_check_mode_records_and_sends_nothing(notifier, tmp_path, capsys):
     audit = tmp_path / "deploys.log"
-    code, out = run_module(event(notify_command=notifier[0], audit_file=str(audit), audit={"n": 1},
-                                 _ansible_check_mode=True), capsys)
+    code, out = run_module(module, event(notify_command=notifier.path, audit_file=str(audit), audit={"n": 1},
+                                         _ansible_check_mode=True), capsys)
     assert code == 0 and out["changed"] is False
     assert out["text"].startswith("Despliegue iniciado") and out["notified"] == "check mode: nothing sent"
-    assert not audit.exists() and notifier[1]() == []
+    assert not audit.exists() and notifier.calls() == []
 
 
 def test_check_mode_still_refuses_a_broken_message(capsys):
-    code, out = run_module(event(values={}, _ansible_check_mode=True), capsys)
+    code, out = run_module(module, event(values={}, _ansible_check_mode=True), capsys)
     assert code == 1 and "deploy_started" in out["msg"]

@@ -2,14 +2,12 @@
 in-process against a real HTTP server on the loopback."""
 import http.server
 import itertools
-import json
 import socket
 import threading
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
-from conftest import load_source
+from conftest import load_source, run_module
 
 module = load_source("library/credinet_health_gate.py")
 gate = module.gate
@@ -178,22 +176,16 @@ def no_proxy(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-def run_module(args, capsys):
-    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
-        module.main()
-    return exit_info.value.code, json.loads(capsys.readouterr().out)
-
-
 def test_module_passes_a_healthy_url(server, capsys):
     url = server([200])
-    code, out = run_module({"urls": [url], "successes": 3, "interval": 0.01, "timeout": 5}, capsys)
+    code, out = run_module(module, {"urls": [url], "successes": 3, "interval": 0.01, "timeout": 5}, capsys)
     assert code == 0 and out["changed"] is False
     assert out["results"][url] == {"passed": True, "streak": 3, "last": "HTTP 200"}
 
 
 def test_module_fails_a_flapping_url_and_names_it(server, capsys):
     good, flapping = server([200]), server([200, 503])
-    code, out = run_module({"urls": [good, flapping], "successes": 3, "interval": 0.01, "timeout": 1}, capsys)
+    code, out = run_module(module, {"urls": [good, flapping], "successes": 3, "interval": 0.01, "timeout": 1}, capsys)
     assert code == 1
     assert out["msg"].startswith("health gate failed: ")
     assert flapping in out["msg"] and "of 3 needed" in out["msg"]
@@ -208,12 +200,12 @@ def test_module_fails_an_unreachable_url(server, capsys):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         dead = "http://127.0.0.1:%d/health" % sock.getsockname()[1]
-    code, out = run_module({"urls": [url, dead], "successes": 1, "interval": 0.01, "timeout": 0}, capsys)
+    code, out = run_module(module, {"urls": [url, dead], "successes": 1, "interval": 0.01, "timeout": 0}, capsys)
     assert code == 1 and dead in out["msg"] and "URLError" in out["msg"]
     assert out["results"][url]["passed"] is True
 
 
 def test_module_check_mode_probes_nothing(capsys, monkeypatch):
     monkeypatch.setattr(module, "gate", lambda *a, **k: pytest.fail("probed in check mode"))
-    code, out = run_module({"urls": [URL], "_ansible_check_mode": True}, capsys)
+    code, out = run_module(module, {"urls": [URL], "_ansible_check_mode": True}, capsys)
     assert code == 0 and out == {"changed": False, "results": {}, "invocation": out["invocation"]}

@@ -8,12 +8,11 @@ import datetime as dt
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import load_source, make_set
+from conftest import fake_command, load_source, make_set
 from credinet_ops import job, retention
 from credinet_ops.manifest import FileEntry, Manifest
 
@@ -21,16 +20,14 @@ cmd = load_source("roles/offsite/files/credinet-offsite")
 MX = dt.timezone(dt.timedelta(hours=-6))
 NOW = dt.datetime.now(MX).replace(microsecond=0)
 
-FAKE_RCLONE = r'''#!{python}
-import filecmp, json, os, shutil, sys
+# What the fake rclone does after recording its call (conftest.fake_command).
+FAKE_RCLONE = r'''
+import filecmp, shutil
 
-args = sys.argv[1:]
-with open({calls!r}, "a") as fh:
-    fh.write(json.dumps(args) + "\n")
 while args and args[0] in ("--config", "--retries", "--low-level-retries", "--contimeout", "--timeout"):
     args = args[2:]
 command, args = args[0], args[1:]
-flags = {{}}
+flags = {}
 rest = []
 while args:
     if args[0] in ("--files-from-raw", "--bwlimit", "--min-age"):
@@ -44,7 +41,7 @@ if command == "lsjson":
     folder = rest[0]
     if not os.path.isdir(folder):
         sys.exit(3)
-    print(json.dumps([{{"Path": n, "Name": n, "Size": os.path.getsize(os.path.join(folder, n)), "IsDir": False}}
+    print(json.dumps([{"Path": n, "Name": n, "Size": os.path.getsize(os.path.join(folder, n)), "IsDir": False}
                       for n in sorted(os.listdir(folder))]))
 elif command == "copy":
     source, dest = rest
@@ -83,15 +80,12 @@ def seal(directory, key):
 def offsite(tmp_path):
     backup_dir, remote = tmp_path / "backups", tmp_path / "remote"
     backup_dir.mkdir()
-    calls = tmp_path / "rclone.calls"
-    fake = tmp_path / "rclone"
-    fake.write_text(FAKE_RCLONE.format(python=sys.executable, calls=str(calls)))
-    fake.chmod(0o755)
-    cfg = {"rclone": str(fake), "rclone_config": str(tmp_path / "rclone.conf"), "remote": str(remote),
+    fake = fake_command(tmp_path, "rclone", FAKE_RCLONE)
+    cfg = {"rclone": fake.path, "rclone_config": str(tmp_path / "rclone.conf"), "remote": str(remote),
            "backup_dir": str(backup_dir), "lock_file": str(tmp_path / "lock"), "state_dir": str(tmp_path / "state"),
            "metrics_dir": str(tmp_path / "metrics"), "notify_command": "", "tz": MX, "env": "prod",
            "retention": {"keep_days": 90, "min_good": 2, "max_deletes": 10}}
-    cfg["calls"] = lambda: [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+    cfg["calls"] = fake.calls
     return cfg
 
 

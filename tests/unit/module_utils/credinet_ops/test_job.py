@@ -5,10 +5,10 @@ import json
 import os
 import signal
 import sys
-import types
 
 import pytest
 
+from conftest import FakeCommand, fake_command, json_lines
 from credinet_ops import job
 
 
@@ -18,23 +18,18 @@ def raise_enospc(*args):
 
 @pytest.fixture
 def notifier(tmp_path):
-    """A fake credinet-notify: one JSON line per call with its argv and what existed at that moment."""
-    calls = tmp_path / "notifier.calls"
-    script = tmp_path / "credinet-notify"
-    script.write_text(
-        "#!%s\n"
-        "import json, os, sys\n"
-        "watched = %r\n"
-        "with open(%r, 'a') as fh:\n"
-        "    fh.write(json.dumps({'argv': sys.argv[1:], 'existing': [p for p in watched if os.path.exists(p)]}) + '\\n')\n"
-        % (sys.executable, [str(tmp_path / "state" / "notifications.jsonl"), str(tmp_path / "metrics" / "x.prom")],
-           str(calls)))
-    script.chmod(0o755)
+    """A fake credinet-notify: its calls, each with its argv and which bookkeeping files existed then."""
+    watched = [str(tmp_path / "state" / "notifications.jsonl"), str(tmp_path / "metrics" / "x.prom")]
+    existing = tmp_path / "notifier.existing"
+    fake = fake_command(tmp_path, "credinet-notify", """
+        with open(%r, 'a') as fh:
+            fh.write(json.dumps([p for p in %r if os.path.exists(p)]) + '\\n')
+        """ % (str(existing), watched))
 
     def calls_made():
-        return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+        return [{"argv": argv, "existing": seen} for argv, seen in zip(fake.calls(), json_lines(existing))]
 
-    return types.SimpleNamespace(path=str(script), calls=calls_made)
+    return FakeCommand(fake.path, calls_made)
 
 
 @pytest.fixture
@@ -181,19 +176,15 @@ class TestNotify:
         assert (stored["event"], stored["level"], stored["text"]) == ("backup_failed", "critical", "x")
 
     def test_notify_passes_event_level_text_and_reports_failure(self, tmp_path):
-        script = tmp_path / "notify"
-        script.write_text("#!/bin/sh\necho \"$@\" > %s/args\nexit 1\n" % tmp_path)
-        script.chmod(0o755)
-        cfg = {"notify_command": str(script), "state_dir": str(tmp_path / "state")}
+        notify = fake_command(tmp_path, "notify", "sys.exit(1)\n")
+        cfg = {"notify_command": notify.path, "state_dir": str(tmp_path / "state")}
         assert job.notify(cfg, "offsite_failed", "critical", "sin red")["result"] == "notifier exit 1"
-        assert (tmp_path / "args").read_text().strip() == "--event offsite_failed --level critical sin red"
+        assert notify.calls() == [["--event", "offsite_failed", "--level", "critical", "sin red"]]
 
     def test_a_hung_notifier_is_bounded(self, tmp_path, monkeypatch):
-        script = tmp_path / "notify"
-        script.write_text("#!/bin/sh\nexec sleep 30\n")
-        script.chmod(0o755)
+        hung = fake_command(tmp_path, "notify", "import time\ntime.sleep(30)\n")
         monkeypatch.setattr(job, "NOTIFY_TIMEOUT_SECONDS", 0.2)
-        assert job.notify({"notify_command": str(script)}, "x", "info", "t")["result"] == "notifier error: TimeoutExpired"
+        assert job.notify({"notify_command": hung.path}, "x", "info", "t")["result"] == "notifier error: TimeoutExpired"
 
     def test_the_record_carries_the_systemd_invocation(self, tmp_path, monkeypatch):
         monkeypatch.setenv("INVOCATION_ID", "abc123")

@@ -1,0 +1,89 @@
+"""The command lines of the documentation, run as typed against the sandbox (issue #17).
+
+Each documented command runs with the sandbox inventory in place of the one it names, on the
+sandbox host of that environment, without --vault-id (the sandbox vault is in clear) and with
+the real host name of prod replaced by the sandbox's. Optional parts are included (the fullest
+variant of each line runs; every variant is syntax-checked by tests/unit/scripts). A command
+added to the documentation runs here automatically; the ones that cannot run here say where they
+run instead (ELSEWHERE).
+"""
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[3]
+_spec = importlib.util.spec_from_file_location("documented_commands", PROJECT / "scripts" / "documented-commands.py")
+DOCS = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(DOCS)
+
+HOSTS = {"inventories/prod": "sandbox-prod", "inventories/dev": "sandbox-dev"}
+# Documented commands that run somewhere else than here, and where.
+ELSEWHERE = {
+    # site.yml itself is this scenario's converge and idempotence steps.
+    "playbooks/site.yml": "converge/idempotence of this scenario",
+    # A rollback needs a previous release: the deploy scenario deploys one first.
+    "playbooks/rollback.yml": "molecule/deploy test_manual_rollback_returns_to_the_previous_release",
+}
+SECRETS = ("FAKE-sandbox-telegram-token", "FAKE-sandbox-discord-token", "sandbox-fake-smtp-password",
+           "sandbox-fake-db-password", "sandbox-fake-crypt-password")
+
+
+def fullest_per_line():
+    """The longest variant of each (playbook, inventory, options) line: one run per documented path."""
+    chosen = {}
+    for command in DOCS.extract():
+        playbook, inventory, extra, options = DOCS.parse(command)
+        key = (playbook, inventory, tuple(o for o in options if o not in ("--vault-id",) and "@prompt" not in o))
+        if key not in chosen or len(command) > len(chosen[key]):
+            chosen[key] = command
+    return sorted(chosen.values())
+
+
+RUNNABLE = [c for c in fullest_per_line() if DOCS.parse(c)[0] not in ELSEWHERE]
+
+
+def sandbox_args(command):
+    """The documented command as it runs here: (hostname, extra arguments for run_playbook)."""
+    playbook, inventory, extra, options = DOCS.parse(command)
+    host = HOSTS[inventory]
+    args = []
+    skip = False
+    for option in options:
+        if skip:
+            skip = False
+            continue
+        if option == "--vault-id":
+            skip = True
+            continue
+        args.append(option)
+    for key, value in extra.items():
+        args += ["-e", "%s=%s" % (key, value.replace("credicuenta3", "sandbox-prod"))]
+    return playbook, host, args
+
+
+def test_every_documented_command_runs_here_or_says_where():
+    covered = {DOCS.parse(c)[0] for c in RUNNABLE} | set(ELSEWHERE)
+    documented = {DOCS.parse(c)[0] for c in DOCS.extract()}
+    assert documented <= covered
+    assert set(ELSEWHERE) <= documented, "a stale ELSEWHERE entry"
+
+
+@pytest.mark.parametrize("command", RUNNABLE)
+def test_documented_command_runs_in_the_sandbox(command, playbook):
+    path, hostname, args = sandbox_args(command)
+    result = playbook(PROJECT / path, hostname, *args)
+    assert result.rc == 0, "%s\n%s" % (command, result.output[-3000:])
+    assert result.recap(hostname)["failed"] == 0
+    leaked = [s for s in SECRETS if s in result.output]
+    assert not leaked, "%s printed %s" % (command, leaked)
+
+
+def test_the_check_diff_of_site_yml_shows_no_secret(playbook):
+    """--check --diff is what operators run first: a diff must never print a secret."""
+    result = playbook(PROJECT / "playbooks/site.yml", "sandbox-prod", "--check", "--diff",
+                      env={"ANSIBLE_DISPLAY_SKIPPED_HOSTS": "0"})
+    assert result.rc == 0, result.output[-3000:]
+    assert not [s for s in SECRETS if s in result.output]
+    assert os.environ.get("MOLECULE_SCENARIO_NAME") == "sandbox"

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Every `ansible-playbook` command line the documentation gives an operator, as typed.
+
+Sources: README.md, roles/*/README.md, docs/**/*.md and the header comments of playbooks/*.yml.
+A command is the text from `ansible-playbook` to the end of its code span, line or trailing
+comment. Optional parts written `[...]` give one variant without them and one with all of them;
+`<placeholders>` are filled from SAMPLES (the same way for every command).
+
+Used by tests/docs/test_documented_commands.py (every command parses and its -e values are
+valid) and by molecule/sandbox/tests/test_documented_commands.py (the ones that can run in the
+sandbox run there). `python3 scripts/documented-commands.py` lists them.
+"""
+import re
+import shlex
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMAND = re.compile(r"(?:\.venv/bin/)?ansible-playbook\s[^`\n]*")
+OPTIONAL = re.compile(r"\s*\[([^\[\]]+)\]")
+# Values a placeholder stands for when a documented command is checked or run.
+SAMPLES = {
+    "<env>": "prod",
+    "<commit>": "0123456789abcdef0123456789abcdef01234567",
+    "<set>": "latest",
+    "<key>": "latest",
+    "<host>": "credicuenta3",
+    "<branch>": "main",
+}
+
+
+def sources(root=ROOT):
+    docs = [root / "README.md", *sorted(root.glob("roles/*/README.md")), *sorted(root.glob("docs/**/*.md"))]
+    return [p for p in docs if p.exists()], sorted(root.glob("playbooks/*.yml"))
+
+
+def _clean(text):
+    text = text.split("  #")[0].split(" # ")[0]
+    return re.sub(r"\s+", " ", text).strip().rstrip(".,;:")
+
+
+def commands_in_markdown(text):
+    return [_clean(m.group(0)) for m in COMMAND.finditer(text)]
+
+
+def commands_in_playbook(text):
+    found = []
+    for line in text.splitlines():
+        if line.strip() == "---":
+            continue
+        if not line.startswith("#"):
+            break
+        match = COMMAND.search(line)
+        if match:
+            found.append(_clean(match.group(0)))
+    return found
+
+
+def variants(command):
+    """The command without its optional parts, and with all of them."""
+    bare = OPTIONAL.sub("", command)
+    full = OPTIONAL.sub(lambda m: " " + m.group(1), command)
+    return sorted({_clean(bare), _clean(full)})
+
+
+def fill(command):
+    for placeholder, value in SAMPLES.items():
+        command = command.replace(placeholder, value)
+    if re.search(r"<[a-z_]+>", command):
+        raise ValueError("unknown placeholder in %r (add it to SAMPLES)" % command)
+    return command
+
+
+def extract(root=ROOT):
+    """{filled command: [where it is documented]} of every documented command variant."""
+    markdown, playbooks = sources(root)
+    found = {}
+    for path in markdown:
+        for command in commands_in_markdown(path.read_text()):
+            for variant in variants(command):
+                found.setdefault(fill(variant), []).append(str(path.relative_to(root)))
+    for path in playbooks:
+        for command in commands_in_playbook(path.read_text()):
+            for variant in variants(command):
+                found.setdefault(fill(variant), []).append(str(path.relative_to(root)))
+    return found
+
+
+def parse(command):
+    """(playbook, inventory, extra vars {k: v}, other options) of a documented command."""
+    words = shlex.split(command)
+    playbook, inventory, extra, options = None, None, {}, []
+    i = 1
+    while i < len(words):
+        word = words[i]
+        if word in ("-i", "--inventory"):
+            inventory, i = words[i + 1], i + 2
+        elif word in ("-e", "--extra-vars"):
+            key, _, value = words[i + 1].partition("=")
+            extra[key] = value
+            i += 2
+        elif word in ("--vault-id", "-l", "--limit", "--tags", "-t"):
+            options += [word, words[i + 1]]
+            i += 2
+        elif word.endswith(".yml"):
+            playbook, i = word, i + 1
+        else:
+            options.append(word)
+            i += 1
+    return playbook, inventory, extra, options
+
+
+def main():
+    for command, where in sorted(extract().items()):
+        print("%-110s %s" % (command, ", ".join(sorted(set(where)))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Every command line the documentation gives parses, and its -e values are what the roles accept.
+
+The commands that can run in the sandbox also run there, as typed (molecule/sandbox/tests/
+test_documented_commands.py); this test checks all of them without a host: `--syntax-check`
+against the inventory they name, with their -e values, and each -e value against the role
+argument specs and the playbooks' own inputs (a documented `-e app_force=true` that a role would
+refuse, or an override no role declares, fails here).
+"""
+import functools
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import load_source
+
+ROOT = Path(__file__).resolve().parents[3]
+DOCS = load_source("scripts/documented-commands.py")
+ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+COMMANDS = DOCS.extract()
+# Inputs of playbooks that are not role variables (plays' own vars), with their types.
+PLAYBOOK_INPUTS = {"restore_confirm": "str", "restore_backup": "str", "restore_from": "str",
+                   "restore_allow_other_env": "bool"}
+STRICT_BOOLS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
+
+
+@functools.cache
+def declared_inputs():
+    """{variable: type} of every option of every role entry point, plus the playbooks' own inputs."""
+    declared = dict(PLAYBOOK_INPUTS)
+    for spec in ROOT.glob("roles/*/meta/argument_specs.yml"):
+        for entry in yaml.safe_load(spec.read_text())["argument_specs"].values():
+            for name, option in (entry.get("options") or {}).items():
+                declared[name] = option.get("type", "str")
+    return declared
+
+
+def test_the_documentation_gives_commands():
+    assert len(COMMANDS) >= 10
+    assert any("deploy.yml" in c for c in COMMANDS) and any("restore.yml" in c for c in COMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_documented_command_parses_with_its_values(command):
+    playbook, inventory, extra, options = DOCS.parse(command)
+    assert playbook and (ROOT / playbook).exists(), "%s names no existing playbook" % command
+    assert inventory and (ROOT / inventory).is_dir(), "%s names no existing inventory" % command
+    for key, value in extra.items():
+        kind = declared_inputs().get(key)
+        assert kind, "-e %s (documented in %s) is no declared input" % (key, COMMANDS[command])
+        if kind == "bool":
+            assert value.lower() in STRICT_BOOLS, "-e %s=%s is not a boolean" % (key, value)
+        if kind == "int":
+            assert value.lstrip("-").isdigit(), "-e %s=%s is not a number" % (key, value)
+    args = [ANSIBLE_PLAYBOOK, "-i", inventory, "--syntax-check", playbook]
+    for key, value in extra.items():
+        args += ["-e", "%s=%s" % (key, value)]
+    proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_placeholders_and_optional_parts():
+    assert DOCS.variants("ansible-playbook -i x p.yml [-e a=1] [--check]") == [
+        "ansible-playbook -i x p.yml", "ansible-playbook -i x p.yml -e a=1 --check"]
+    assert DOCS.fill("-e app_rollback_to=<commit>") == "-e app_rollback_to=" + DOCS.SAMPLES["<commit>"]
+    with pytest.raises(ValueError, match="unknown placeholder"):
+        DOCS.fill("-e x=<nope>")
+    assert DOCS.commands_in_markdown("run `ansible-playbook -i a b.yml` then `x`") == ["ansible-playbook -i a b.yml"]
+    assert DOCS.commands_in_playbook("---\n# Do it\n#   ansible-playbook -i a b.yml  # comment\n- name: x\n#   ansible-playbook c") \
+        == ["ansible-playbook -i a b.yml"]
+    assert DOCS.parse("ansible-playbook -i inventories/prod playbooks/d.yml --vault-id prod@prompt -e a=b=c --check") == (
+        "playbooks/d.yml", "inventories/prod", {"a": "b=c"}, ["--vault-id", "prod@prompt", "--check"])
