@@ -21,7 +21,7 @@ OPTIONAL = re.compile(r"\s*\[([^\[\]]+)\]")
 # Values a placeholder stands for when a documented command is checked or run.
 SAMPLES = {
     "<env>": "prod",
-    "<commit>": "0123456789abcdef0123456789abcdef01234567",
+    "<commit>": "0123456789abcdef0123456789abcdef01234567",  # pragma: allowlist secret - a sample commit id
     "<set>": "latest",
     "<key>": "latest",
     "<host>": "credicuenta3",
