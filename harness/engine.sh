@@ -5,7 +5,7 @@
 # shellcheck source=harness/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-OUTER_PACKAGES=(docker.io debootstrap docker-registry git make curl ca-certificates jq)
+OUTER_PACKAGES=(docker.io debootstrap docker-registry git make curl ca-certificates jq openssh-client)
 
 install_packages() {
   local missing=()

@@ -7,3 +7,4 @@ bash "$HARNESS_DIR/engine.sh"
 bash "$HARNESS_DIR/base-image.sh"
 bash "$HARNESS_DIR/mirror-images.sh" 2> >(grep -v -E 'legacy builder|buildx|docs.docker.com/go/buildx|^\s*$' >&2)
 bash "$HARNESS_DIR/fixture-repo.sh"
+bash "$HARNESS_DIR/operator-key.sh"

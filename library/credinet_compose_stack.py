@@ -75,19 +75,25 @@ def choose_project(configured, containers, app_dir, env_text):
     if configured:
         return configured, "configured"
     in_folder = [c for c in containers if in_dir(c, app_dir)]
-    # A project with running containers wins over old stopped ones of the same folder.
-    for source, pool in (("running", [c for c in in_folder if (c.get("State") or {}).get("Running")]),
-                         ("stopped", in_folder)):
-        found = sorted({labels(c).get(LABEL + "project") for c in pool} - {None, ""})
-        if len(found) > 1:
-            raise ValueError("several Compose projects were started from %s: %s; set the project name explicitly"
-                             % (app_dir, ", ".join(found)))
-        if found:
-            return found[0], source
+    running = _single_project([c for c in in_folder if (c.get("State") or {}).get("Running")], app_dir)
+    if running:
+        return running, "running"
+    # What the folder's .env names wins over old stopped containers of some other project.
     from_env = env_project(env_text)
     if from_env:
         return from_env, "env_file"
+    stopped = _single_project(in_folder, app_dir)
+    if stopped:
+        return stopped, "stopped"
     return compose.folder_project(app_dir), "folder"
+
+
+def _single_project(containers, app_dir):
+    found = sorted({labels(c).get(LABEL + "project") for c in containers} - {None, ""})
+    if len(found) > 1:
+        raise ValueError("several Compose projects were started from %s: %s; set the project name explicitly"
+                         % (app_dir, ", ".join(found)))
+    return found[0] if found else ""
 
 
 def project_services(containers, project):
@@ -114,14 +120,16 @@ def data_volume(container, pgdata):
     return "", ""
 
 
-def refusal_text(project, volume, others):
+def refusal_text(project, volume, others, empty_cluster=False):
     holders = ["%s (project %s%s)" % (o["name"], o["project"] or "?",
                                       ", " + ", ".join("%s=%s" % kv for kv in sorted(o["rows"].items())) if o["rows"] else "")
                for o in others if o["initialised"]]
     return ("Compose project '%s' would start PostgreSQL on volume '%s', which is %s, while %s hold%s data. Starting it "
             "would bring the app up on an empty database. Use the project that holds the data (app/stack project "
             "setting, COMPOSE_PROJECT_NAME) or move the data on purpose. Nothing was changed."
-            % (project, volume or "(not created yet)", "missing" if not volume else "empty", "; ".join(holders),
+            % (project, volume or "(not created yet)",
+               "a database without the app's rows" if empty_cluster else "missing" if not volume else "empty",
+               "; ".join(holders),
                "s" if len(holders) == 1 else ""))
 
 
@@ -148,17 +156,38 @@ class Docker:
         return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
 
     def compose_containers(self):
-        rc, out = self.run("ps", "-aq", "--no-trunc", "--filter", "label=" + LABEL + "project", check=False)
-        return self.inspect("container", out.split()) if rc == 0 else []
+        # An engine that does not answer is an error, never "nothing runs" (that would switch the
+        # empty-volume refusal off).
+        _, out = self.run("ps", "-aq", "--no-trunc", "--filter", "label=" + LABEL + "project")
+        return self.inspect("container", out.split())
 
     def volumes(self, key):
-        rc, out = self.run("volume", "ls", "-q", "--filter", "label=%svolume=%s" % (LABEL, key), check=False)
-        return self.inspect("volume", out.split()) if rc == 0 else []
+        _, out = self.run("volume", "ls", "-q", "--filter", "label=%svolume=%s" % (LABEL, key))
+        return self.inspect("volume", out.split())
 
     def initialised(self, volume, image, pgdata):
-        rc, _ = self.run("run", "--rm", "--network", "none", "-v", "%s:%s:ro" % (volume, pgdata), "--entrypoint", "test",
-                         image, "-f", pgdata + "/PG_VERSION", check=False)
-        return rc == 0
+        """Whether the volume holds a PostgreSQL cluster; None when it cannot be told (no image)."""
+        if not image:
+            return None
+        rc, out = self.run("run", "--rm", "--pull", "never", "--network", "none", "-v", "%s:%s:ro" % (volume, pgdata),
+                           "--entrypoint", "test", image, "-f", pgdata + "/PG_VERSION", check=False)
+        if rc in (0, 1):
+            return rc == 0
+        self.module.fail_json(msg="cannot look into volume %s with image %s (docker exit %d). Nothing was changed."
+                                  % (volume, image, rc))
+
+    def config_volume_keys(self, app_dir, project, db_service):
+        """Named volumes of the database service in the app's own Compose configuration (the keys
+        of volumes that may exist without any container: after `docker compose down`)."""
+        rc, out = self.run("compose", "--project-directory", app_dir, "-p", project, "config", "--format", "json",
+                           check=False)
+        try:
+            config = json.loads(out) if rc == 0 else {}
+        except ValueError:
+            return set(), ""
+        service = (config.get("services") or {}).get(db_service) or {}
+        keys = {v.get("source") for v in service.get("volumes") or [] if isinstance(v, dict) and v.get("type") == "volume"}
+        return keys - {None, ""}, service.get("image", "")
 
     def row_counts(self, container, tables):
         env = dict(e.split("=", 1) for e in (container.get("Config") or {}).get("Env") or [] if "=" in e)
@@ -214,29 +243,37 @@ def main():
               "config_files": [f for f in (db or next(iter(services.values()), {})).get("config_files", "").split(",") if f],
               "db_initialised": False, "other_volumes": [], "refusal": None,
               "env_values": {k: compose.env_value(env_text, k) for k in compose.ENV_KEYS}}
-    # Database volumes of the app: the compose volume key of any database container of the
-    # app (running from the folder or of the chosen project), then every volume with that key.
+    # Database volumes of the app: the compose volume keys of its database service (its own
+    # configuration, and any database container of the app), then every volume with such a key.
     app_db = [c for c in containers if labels(c).get(LABEL + "service") == p["db_service"]
               and (in_dir(c, p["app_dir"]) or labels(c).get(LABEL + "project") == project)]
     mounted = [data_volume(c, p["pgdata"])[0] for c in app_db]
     keys = {(v.get("Labels") or {}).get(LABEL + "volume") for v in docker.inspect("volume", [m for m in mounted if m])}
-    image = (db_full or (app_db[0] if app_db else {})).get("Config", {}).get("Image", "")
+    config_keys, config_image = docker.config_volume_keys(p["app_dir"], project, p["db_service"]) \
+        if os.path.isdir(p["app_dir"]) else (set(), "")
+    keys |= config_keys
+    # Probe with the exact image of a database container (never pulled), else the configured one.
+    image = (db_full or (app_db[0] if app_db else {})).get("Image", "") or config_image
     for key in sorted(keys - {None, ""}):
         for vol in docker.volumes(key):
             name, owner = vol.get("Name", ""), (vol.get("Labels") or {}).get(LABEL + "project", "")
-            initialised = bool(image) and docker.initialised(name, image, p["pgdata"])
+            initialised = docker.initialised(name, image, p["pgdata"])
             if name == volume or (owner == project and not volume):
-                result["db_volume"], result["db_initialised"] = name, initialised
+                result["db_volume"], result["db_initialised"] = name, bool(initialised)
                 volume = name
                 continue
             user = next((c for c in app_db if data_volume(c, p["pgdata"])[0] == name
                          and (c.get("State") or {}).get("Running")), None)
-            result["other_volumes"].append({"name": name, "project": owner, "initialised": initialised,
+            result["other_volumes"].append({"name": name, "project": owner, "initialised": initialised is not False,
                                             "rows": docker.row_counts(user, p["critical_tables"]) if user else {}})
-    if volume and not result["db_initialised"] and image and volume not in [o["name"] for o in result["other_volumes"]]:
-        result["db_initialised"] = docker.initialised(volume, image, p["pgdata"])
-    if not result["db_initialised"] and any(o["initialised"] for o in result["other_volumes"]):
-        result["refusal"] = refusal_text(project, volume, result["other_volumes"])
+    if volume and not result["db_initialised"] and volume not in [o["name"] for o in result["other_volumes"]]:
+        result["db_initialised"] = bool(docker.initialised(volume, image, p["pgdata"]))
+    holders = [o for o in result["other_volumes"] if o["initialised"]]
+    own_rows = docker.row_counts(db_full, p["critical_tables"]) if db_full and db["running"] else {}
+    own_empty = bool(own_rows) and all(v == "0" for v in own_rows.values())
+    others_hold_rows = any(any(v not in ("0", "?") for v in o["rows"].values()) for o in holders)
+    if holders and (not result["db_initialised"] or (own_empty and others_hold_rows)):
+        result["refusal"] = refusal_text(project, volume, holders, empty_cluster=result["db_initialised"])
     module.exit_json(changed=False, **result)
 
 

@@ -21,6 +21,13 @@ options:
   frozen: {description: Keys that must not change once frozen_active., type: list, elements: str, default: []}
   frozen_active: {description: Whether the frozen keys are frozen now., type: bool, default: false}
   frozen_hint: {description: Text appended to the frozen-key error (how to rotate on purpose)., type: str, default: ""}
+  frozen_container:
+    description:
+      - The running database container; its environment is what the database was created with, also
+        when the .env does not list the key (Compose defaults, a value typed in the shell). Compared inside
+        the module, so the password never leaves the host.
+    type: str
+    default: ""
   previous_dir: {description: Where the replaced file is kept (0700 directory)., type: path}
   owner: {description: Owner of the file., type: str}
   group: {description: Group of the file., type: str}
@@ -43,6 +50,7 @@ kept_keys: {description: Names of keys kept because their managed value was empt
 previous_copy: {description: Where the replaced file was kept., returned: when changed, type: str}
 """
 
+import json
 import os
 import shutil
 import time
@@ -54,6 +62,17 @@ from ansible.module_utils.credinet_ops import envfile, secretfile
 def frozen_conflicts(current, managed, frozen):
     """Frozen keys whose current non-empty value the managed value would change."""
     return [k for k in frozen if current.get(k, "") != "" and str(managed.get(k, "")) not in ("", current.get(k))]
+
+
+def container_env(module, container):
+    """{KEY: value} of a container's environment ({} when it cannot be read)."""
+    if not container:
+        return {}
+    rc, out, _ = module.run_command(["docker", "inspect", "-f", "{{json .Config.Env}}", container])
+    try:
+        return dict(e.split("=", 1) for e in json.loads(out) if "=" in e) if rc == 0 else {}
+    except (ValueError, TypeError):
+        return {}
 
 
 def keep_previous(module, path, previous_dir):
@@ -73,6 +92,7 @@ def main():
             frozen=dict(type="list", elements="str", default=[]),
             frozen_active=dict(type="bool", default=False),
             frozen_hint=dict(type="str", default=""),
+            frozen_container=dict(type="str", default=""),
             previous_dir=dict(type="path"),
             owner=dict(type="str"),
             group=dict(type="str"),
@@ -92,7 +112,8 @@ def main():
         current_text = ""
     current = envfile.parse(current_text)
     if p["frozen_active"]:
-        conflicts = frozen_conflicts(current, managed, p["frozen"])
+        conflicts = sorted(set(frozen_conflicts(current, managed, p["frozen"]))
+                           | set(frozen_conflicts(container_env(module, p["frozen_container"]), managed, p["frozen"])))
         if conflicts:
             module.fail_json(msg="%s: %s would change for a database that already holds data; a converge never "
                                  "changes it. %s Nothing was changed." % (p["path"], ", ".join(conflicts), p["frozen_hint"]),

@@ -14,7 +14,8 @@ comments, order), which is how the app's hand-written .env is adopted without lo
 import re
 
 KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)$")
+# Compose's dotenv also reads `KEY: value`.
+_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*(?:=|:\s)\s*(.*)$")
 # A backslash Compose would read as escaping a quote: one before a quote of the value, or
 # a last one (before the closing quote).
 _UNQUOTABLE = re.compile(r"\\('|\Z)")
@@ -116,7 +117,9 @@ def merge(text, managed, keep_when_empty=()):
         value = str(managed[key])
         if value == "" and key in keep_when_empty and current.get(key, "") != "":
             kept.append(key)
-            out.append(raw)
+            # The value in force is the last assignment: it stays (on this first line; later
+            # duplicates go).
+            out.append(raw if parse_value(match.group(2)) == current[key] else line(key, current[key]))
             continue
         if current.get(key) != value:
             changed.append(key)

@@ -1,0 +1,124 @@
+"""Role security on the sandbox prod host, probed from the sandbox dev host (a second machine on
+the same network): key-only SSH, a firewall that also governs Docker-published ports, the
+confirm-or-revert window, security updates (issue #16)."""
+import json
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+
+from conftest import http_get, wait_until
+
+KEY = Path(os.environ.get("CREDINET_CACHE", "/var/cache/credinet-ops")) / "sandbox-operator"
+CLIENT_KEY = "/root/.ssh/sandbox-operator"
+
+
+@pytest.fixture(scope="module")
+def prod(host):
+    return host.get_host("ansible://sandbox-prod", ansible_inventory=host.backend.ansible_inventory)
+
+
+@pytest.fixture(scope="module")
+def client(host):
+    """The dev host, as a machine on the sandbox network with an SSH client and the operator's key."""
+    dev = host.get_host("ansible://sandbox-dev", ansible_inventory=host.backend.ansible_inventory)
+    dev.run_expect([0], "command -v ssh >/dev/null || (apt-get install -y -qq openssh-client >/dev/null)")
+    dev.run_expect([0], "mkdir -p /root/.ssh && printf '%%s\\n' %s > %s && chmod 600 %s"
+                   % (shlex.quote(KEY.read_text().strip()), CLIENT_KEY, CLIENT_KEY))
+    return dev
+
+
+@pytest.fixture(scope="module")
+def prod_ip(prod):
+    return prod.check_output("ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1")
+
+
+def reachable(client, ip, port, seconds=3):
+    """TCP connect from the client host (python3: no netcat needed)."""
+    probe = ("import socket,sys\ntry:\n socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=%d)\n"
+             " print('open')\nexcept OSError as e:\n print('closed', e)" % seconds)
+    return client.check_output("python3 -c %s %s %d" % (shlex.quote(probe), ip, port)).startswith("open")
+
+
+def ssh(client, ip, *options, command="true"):
+    return client.run("ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 %s jair@%s %s"
+                      % (" ".join(options), ip, command))
+
+
+@pytest.fixture
+def once(hostname):
+    """Tests of the prod host made from the dev host run once (testinfra runs each test per host)."""
+    if hostname != "sandbox-dev":
+        pytest.skip("runs once, in the dev host's pass")
+
+
+def test_password_logins_are_refused_and_the_operator_key_accepted(client, prod_ip, once):
+    refused = ssh(client, prod_ip, "-o BatchMode=yes", "-o PubkeyAuthentication=no", "-o PreferredAuthentications=password")
+    assert refused.rc != 0 and "Permission denied (publickey)" in refused.stderr
+    accepted = ssh(client, prod_ip, "-o BatchMode=yes", "-i", CLIENT_KEY, command="id -un")
+    assert accepted.rc == 0 and accepted.stdout.strip() == "jair", accepted.stderr
+
+
+def test_published_ports_answer_only_when_public(client, prod, prod_ip, once):
+    assert prod.check_output("docker ps --format '{{.Ports}}'").count("0.0.0.0:") >= 3, "the compose file publishes them"
+    assert reachable(client, prod_ip, 8080), "the declared public port (frontend) answers"
+    assert not reachable(client, prod_ip, 8000), "the backend is published but not public"
+    assert not reachable(client, prod_ip, 5432), "PostgreSQL is published but not public"
+    assert http_get(prod, "http://127.0.0.1:8000/health")[0] == 200, "on the host itself the backend still answers"
+    assert "docker-published port not public" in prod.check_output("nft list chain inet credinet forward")
+
+
+def test_rules_survive_a_docker_restart(client, prod, prod_ip, once):
+    prod.run_expect([0], "systemctl restart docker")
+    assert wait_until(lambda: http_get(prod, "http://127.0.0.1:8000/health")[0] == 200, seconds=90)
+    assert reachable(client, prod_ip, 8080)
+    assert not reachable(client, prod_ip, 8000)
+    assert not reachable(client, prod_ip, 5432)
+
+
+def test_a_converge_that_would_lock_an_operator_out_is_refused(prod, playbook, scenario_dir, once):
+    before = prod.check_output("sha256sum /etc/ssh/sshd_config.d/10-credinet.conf /etc/credinet/firewall.nft")
+    result = playbook(scenario_dir / "converge.yml", "sandbox-prod", "-e", json.dumps({"security_ssh_users": [{"name": "ana"}]}))
+    assert result.rc != 0
+    assert "Disabling password logins would lock out ana" in result.output and "Nothing was changed." in result.output
+    assert result.recap("sandbox-prod")["changed"] == 0
+    assert prod.check_output("sha256sum /etc/ssh/sshd_config.d/10-credinet.conf /etc/credinet/firewall.nft") == before
+
+
+def test_a_broken_rule_set_is_reverted_and_the_host_stays_reachable(client, prod, prod_ip, playbook, once):
+    before = prod.check_output("nft list table inet credinet | grep -v packets")
+    result = playbook(Path(__file__).parents[3] / "playbooks" / "site.yml", "sandbox-prod", "--tags", "security",
+                      "-e", json.dumps({"security_firewall_extra_input_rules": ["tcp dport 22 drop"]}))
+    assert result.rc != 0
+    assert "could not be confirmed" in result.output
+    assert wait_until(lambda: ssh(client, prod_ip, "-o BatchMode=yes", "-i", CLIENT_KEY).rc == 0, seconds=60), \
+        "the host put the previous rule set back by itself"
+    assert prod.check_output("nft list table inet credinet | grep -v packets") == before
+    assert "tcp dport 22 drop" not in prod.file("/etc/credinet/firewall.nft").content_string
+
+
+def test_security_updates_only_and_no_automatic_reboot_on_prod(prod, once):
+    origins = prod.check_output("apt-config dump Unattended-Upgrade::Origins-Pattern")
+    assert "Debian-Security" in origins and "label=Debian\";" not in origins and "updates" not in origins
+    assert 'Unattended-Upgrade::Automatic-Reboot "false";' in prod.check_output("apt-config dump Unattended-Upgrade")
+    blocked = prod.check_output("apt-config dump Unattended-Upgrade::Package-Blacklist")
+    assert "docker" in blocked and "postgresql" in blocked
+
+
+def test_reboot_required_becomes_a_metric(prod, once):
+    metric = "/var/lib/prometheus/node-exporter/credinet_reboot_required.prom"
+    prod.run_expect([0], "touch /var/run/reboot-required && systemctl start credinet-reboot-required.service")
+    try:
+        assert prod.file(metric).contains(r"^credinet_reboot_required\{.*\} 1$")
+    finally:
+        prod.run_expect([0], "rm -f /var/run/reboot-required && systemctl start credinet-reboot-required.service")
+    assert prod.file(metric).contains(r"^credinet_reboot_required\{.*\} 0$")
+
+
+def test_hardening_keeps_docker_forwarding_and_private_folders(host):
+    assert host.check_output("sysctl -n net.ipv4.ip_forward") == "1"
+    assert host.check_output("sysctl -n net.ipv4.conf.all.accept_redirects") == "0"
+    for path in ("/etc/credinet", "/var/backups/credinet", "/var/lib/credinet"):
+        assert host.file(path).mode & 0o007 == 0, path
+    assert host.file("/etc/sudoers.d/credinet-logging").contains("logfile=/var/log/sudo.log")
