@@ -8,12 +8,17 @@ description:
   - Reads the containers Docker labels as belonging to a Compose project started from C(app_dir)
     (a stack started by hand with plain C(docker compose up -d) is named after the folder).
   - Chooses the project every role must use, in this order; a configured name; the one project
-    running from the folder; COMPOSE_PROJECT_NAME in the folder's .env; the folder name as
-    Compose normalises it.
+    running from the folder; COMPOSE_PROJECT_NAME in the folder's .env; the one project with
+    stopped containers from the folder; the folder name as Compose normalises it.
+  - Database volumes are found by their Compose volume key, from the app's database containers
+    and from the app's own Compose configuration (volumes left by C(docker compose down)).
+  - Fails (nothing changed) when the Docker engine does not answer, or a volume cannot be looked
+    into: an unreadable engine is never taken for "nothing runs".
   - Finds the project's database container and data volume, and the database volumes of other
     projects of the same app. When the chosen project would start PostgreSQL on a missing or
     empty volume while another volume of the app holds data, it returns C(refusal), a message
-    naming both volumes and the row counts: the caller stops before any change.
+    naming both volumes and the row counts: the caller stops before any change. So it does when
+    the project's running database has none of the app's rows while another volume has them.
   - Read-only; runs the same in check mode.
 options:
   app_dir: {description: The app folder (the Compose project directory)., type: path, required: true}
@@ -33,7 +38,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 project: {description: The project to use., returned: always, type: str}
-project_source: {description: configured, running, env_file or folder., returned: always, type: str}
+project_source: {description: configured, running, env_file, stopped or folder., returned: always, type: str}
 running: {description: Whether a container of the project runs., returned: always, type: bool}
 services: {description: "{service: {id, state, image, image_id, running}} of the project.", returned: always, type: dict}
 config_files: {description: Compose files the running project was started with., returned: always, type: list}
@@ -133,6 +138,16 @@ def refusal_text(project, volume, others, empty_cluster=False):
                "s" if len(holders) == 1 else ""))
 
 
+def read_env(app_dir):
+    """The folder's .env ('' when there is none). Compose reads it as bytes: a comment in Latin-1
+    must not stop the discovery."""
+    try:
+        with open(os.path.join(app_dir, ".env"), encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
 class Docker:
     def __init__(self, module):
         self.module = module
@@ -140,7 +155,7 @@ class Docker:
     def run(self, *args, check=True):
         rc, out, err = self.module.run_command(["docker", *args])
         if check and rc != 0:
-            self.module.fail_json(msg="docker %s failed: %s" % (args[0], err.strip()[-300:]))
+            self.module.fail_json(msg="docker %s failed: %s. Nothing was changed." % (args[0], err.strip()[-300:]))
         return rc, out
 
     def inspect(self, kind, ids):
@@ -212,24 +227,14 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    env_text = read_env(p["app_dir"])
     if not module.get_bin_path("docker"):  # Docker not installed yet: nothing runs
-        try:
-            with open(os.path.join(p["app_dir"], ".env"), encoding="utf-8", errors="replace") as fh:
-                env_text = fh.read()
-        except OSError:
-            env_text = ""
         project, source = choose_project(p["project"], [], p["app_dir"], env_text)
         module.exit_json(changed=False, project=project, project_source=source, running=False, services={},
                          config_files=[], db_container="", db_volume="", db_initialised=False, other_volumes=[],
                          refusal=None, env_values={k: compose.env_value(env_text, k) for k in compose.ENV_KEYS})
     docker = Docker(module)
     containers = docker.compose_containers()
-    try:
-        # Compose reads the file as bytes: a comment in Latin-1 must not stop the discovery.
-        with open(os.path.join(p["app_dir"], ".env"), encoding="utf-8", errors="replace") as fh:
-            env_text = fh.read()
-    except OSError:
-        env_text = ""
     try:
         project, source = choose_project(p["project"], containers, p["app_dir"], env_text)
     except ValueError as exc:
@@ -270,7 +275,8 @@ def main():
         result["db_initialised"] = bool(docker.initialised(volume, image, p["pgdata"]))
     holders = [o for o in result["other_volumes"] if o["initialised"]]
     own_rows = docker.row_counts(db_full, p["critical_tables"]) if db_full and db["running"] else {}
-    own_empty = bool(own_rows) and all(v == "0" for v in own_rows.values())
+    # Own tables empty or missing (a fresh cluster) while another volume holds the app's rows.
+    own_empty = bool(own_rows) and all(v in ("0", "?") for v in own_rows.values())
     others_hold_rows = any(any(v not in ("0", "?") for v in o["rows"].values()) for o in holders)
     if holders and (not result["db_initialised"] or (own_empty and others_hold_rows)):
         result["refusal"] = refusal_text(project, volume, holders, empty_cluster=result["db_initialised"])

@@ -14,8 +14,8 @@ comments, order), which is how the app's hand-written .env is adopted without lo
 import re
 
 KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Compose's dotenv also reads `KEY: value`.
-_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*(?:=|:\s)\s*(.*)$")
+# Compose's dotenv also reads the YAML-like `KEY: value` (the first `=` or `:` ends the key).
+_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*[=:]\s*(.*)$")
 # A backslash Compose would read as escaping a quote: one before a quote of the value, or
 # a last one (before the closing quote).
 _UNQUOTABLE = re.compile(r"\\('|\Z)")

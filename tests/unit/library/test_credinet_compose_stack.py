@@ -197,18 +197,27 @@ def test_refusal_text_names_every_volume_holding_data_and_only_those():
 class FakeDocker:
     """Answers `docker` as AnsibleModule.run_command would get it, from inspect data; records calls."""
 
-    def __init__(self, containers, volumes, initialised=(), counts=None):
+    def __init__(self, containers, volumes, initialised=(), counts=None, config=None):
         self.containers = {c["Id"]: c for c in containers}
         self.volumes = {v["Name"]: v for v in volumes}
         self.initialised = set(initialised)
         self.counts = counts or {}
+        # What `docker compose config --format json` says of the database service (None: it fails).
+        self.config = config
+        self.own_counts = None  # row counts of the chosen project's database (default: self.counts)
         self.vanished = []  # listed by ps, gone when inspected
+        self.failing = {}  # verb -> (rc, stderr)
+        self.probe_rc = None  # exit status of the volume probe (None: by self.initialised)
+        self.images = None  # images the engine has (None: every image)
         self.calls = []
 
     def __call__(self, args, **kwargs):
         assert args[0] == "docker" and not kwargs
         args = list(args[1:])
         self.calls.append(args)
+        if args[0] in self.failing:
+            rc, err = self.failing[args[0]]
+            return rc, "", err
         if args[:2] == ["ps", "-aq"]:
             assert "--no-trunc" in args and "label=%sproject" % LABEL in args
             return 0, "".join(i + "\n" for i in list(self.containers) + self.vanished), ""
@@ -224,23 +233,40 @@ class FakeDocker:
             return 0, "".join(n + "\n" for n, v in self.volumes.items()
                               if (v.get("Labels") or {}).get(LABEL + "volume") == key), ""
         if args[0] == "run":
-            # Read-only look at a volume: never anything that could change it.
-            assert args[:4] == ["run", "--rm", "--network", "none"] and args[4] == "-v"
-            name, target, mode = args[5].split(":")
+            # Read-only look at a volume with an image already there: never anything that could
+            # change the volume, never a pull.
+            assert args[:6] == ["run", "--rm", "--pull", "never", "--network", "none"] and args[6] == "-v"
+            name, target, mode = args[7].split(":")
             assert target == PGDATA and mode == "ro" and args[-2:] == ["-f", PGDATA + "/PG_VERSION"]
             assert name in self.volumes, "docker run would create volume %s" % name
+            if self.images is not None and args[-3] not in self.images:
+                return 125, "", "Unable to find image '%s' locally\n" % args[-3]
+            if self.probe_rc is not None:
+                return self.probe_rc, "", ""
             return (0 if name in self.initialised else 1), "", ""
         if args[0] == "exec":
             assert args[1] in self.containers and self.containers[args[1]]["State"]["Running"]
             assert args[2:4] == ["psql", "-qAtX"] and args[-2] == "-c"
             table = args[-1].rsplit(" ", 1)[1]
-            if table in self.counts:
-                return 0, "%s\n" % self.counts[table], ""
+            counts = self.counts
+            if self.own_counts is not None and self.containers[args[1]]["Config"]["Labels"][LABEL + "project"] != "credinet-v2":
+                counts = self.own_counts
+            if table in counts:
+                return 0, "%s\n" % counts[table], ""
             return 1, "", 'ERROR:  relation "%s" does not exist\n' % table
+        if args[0] == "compose":
+            assert args[1] == "--project-directory" and args[3] == "-p" and args[5:] == ["config", "--format", "json"]
+            if self.config is None:
+                return 1, "", "no configuration file provided: not found\n"
+            return 0, json.dumps({"name": args[4], "services": {"postgres": self.config}}), ""
         raise AssertionError("unexpected docker call: %r" % args)
 
     def verbs(self):
         return [" ".join(a[:2]) if a[0] in ("container", "volume") else a[0] for a in self.calls]
+
+
+# The database service of the fixture app as `docker compose config --format json` prints it.
+DB_CONFIG = {"image": "postgres:17", "volumes": [{"type": "volume", "source": "pgdata", "target": PGDATA, "volume": {}}]}
 
 
 @pytest.fixture
@@ -260,10 +286,10 @@ def app_dir(tmp_path):
 def docker(monkeypatch, app_dir):
     """Install a FakeDocker; default: the recorded stack, running from app_dir."""
     def install(containers=None, volumes=None, initialised=("credinet-v2_pgdata",),
-                counts=(("users", "4"), ("loans", "120"), ("payments", "987"))):
+                counts=(("users", "4"), ("loans", "120"), ("payments", "987")), config=DB_CONFIG):
         fake = FakeDocker(list(stack(app_dir).values()) if containers is None else containers,
                           recorded("docker-volume-inspect.json") if volumes is None else volumes,
-                          initialised, dict(counts))
+                          initialised, dict(counts), config)
         monkeypatch.setattr(module.AnsibleModule, "run_command", lambda _module, args, **kwargs: fake(args, **kwargs))
         return fake
     return install
@@ -292,9 +318,12 @@ def test_the_running_stack_is_discovered(app_dir, docker, capsys):
     assert out["env_values"] == {"COMPOSE_PROJECT_NAME": "", "COMPOSE_FILE": "docker-compose.yml:docker-compose.prod.yml",
                                  "APP_VERSION": "f727416f156530c64341f1e817b6e18fa346d88e"}
     # Read-only: containers and volumes are inspected, the volume looked at, nothing else.
-    assert set(fake.verbs()) <= {"ps", "container inspect", "volume inspect", "volume ls", "run"}
-    assert ["run", "--rm", "--network", "none", "-v", "credinet-v2_pgdata:%s:ro" % PGDATA, "--entrypoint", "test",
-            "postgres:17", "-f", PGDATA + "/PG_VERSION"] in fake.calls
+    assert set(fake.verbs()) <= {"ps", "container inspect", "volume inspect", "volume ls", "run", "compose", "exec"}
+    assert [a for a in fake.calls if a[0] == "compose"] == [
+        ["compose", "--project-directory", str(app_dir), "-p", "credinet-v2", "config", "--format", "json"]]
+    # The probe uses the exact image of the database container, by id.
+    assert ["run", "--rm", "--pull", "never", "--network", "none", "-v", "credinet-v2_pgdata:%s:ro" % PGDATA,
+            "--entrypoint", "test", stack(app_dir)["postgres"]["Image"], "-f", PGDATA + "/PG_VERSION"] in fake.calls
 
 
 def test_an_uninitialised_volume_of_the_only_project_is_no_refusal(app_dir, docker, capsys):
@@ -369,7 +398,7 @@ def test_the_env_file_names_the_project_when_nothing_runs(app_dir, docker, capsy
     assert out["running"] is False and out["services"] == {} and out["config_files"] == []
     assert out["db_volume"] == "" and out["db_initialised"] is False and out["refusal"] is None
     assert out["env_values"]["COMPOSE_PROJECT_NAME"] == "credinet"
-    assert fake.verbs() == ["ps"]
+    assert fake.verbs() == ["ps", "compose", "volume ls"]
 
 
 def test_without_env_file_nor_containers_the_project_is_the_folder_name(app_dir, docker, capsys):
@@ -422,3 +451,87 @@ def test_without_a_docker_binary_nothing_runs_and_the_folder_names_the_project(a
     # A host without Docker yet (a fresh install): nothing to protect, the project Compose would use.
     assert code == 0 and out["running"] is False and out["refusal"] is None
     assert out["project"] == app_dir.name.lower() and out["project_source"] == "folder"
+
+
+# --- review fixes: an unreadable engine, volumes without containers, an empty cluster of its own --
+
+@pytest.mark.parametrize("verb", ["ps", "volume"])
+def test_an_engine_that_does_not_answer_fails_instead_of_meaning_nothing_runs(app_dir, docker, capsys, verb):
+    fake = docker()
+    fake.failing[verb] = (1, "Cannot connect to the Docker daemon at unix:///var/run/docker.sock.\n")
+    code, out = discover({"app_dir": str(app_dir), "critical_tables": TABLES}, capsys)
+    assert code == 1 and out["failed"] is True
+    assert "Cannot connect to the Docker daemon" in out["msg"] and out["msg"].endswith("Nothing was changed.")
+
+
+def test_a_volume_that_cannot_be_looked_into_fails(app_dir, docker, capsys):
+    fake = docker()
+    fake.probe_rc = 125
+    code, out = discover({"app_dir": str(app_dir), "critical_tables": TABLES}, capsys)
+    assert code == 1 and "cannot look into volume credinet-v2_pgdata" in out["msg"]
+    assert out["msg"].endswith("Nothing was changed.")
+
+
+def test_volumes_left_by_compose_down_are_found_through_the_app_configuration(app_dir, docker, capsys):
+    # `docker compose down` removed every container; the data volume stays. Its key comes from the
+    # app's own Compose configuration, and the probe uses the configured image.
+    fake = docker(containers=[])
+    code, out = discover({"app_dir": str(app_dir), "critical_tables": TABLES}, capsys)
+    assert code == 0 and out["project"] == "credinet-v2" and out["project_source"] == "folder"
+    assert out["running"] is False and out["db_volume"] == "credinet-v2_pgdata" and out["db_initialised"] is True
+    assert out["refusal"] is None
+    assert any(a[0] == "run" and a[-3] == "postgres:17" for a in fake.calls)
+
+
+def test_after_compose_down_another_project_name_is_refused(app_dir, docker, capsys):
+    (app_dir / ".env").write_text("COMPOSE_PROJECT_NAME=credinet\n")
+    docker(containers=[])
+    code, out = discover({"app_dir": str(app_dir), "critical_tables": TABLES}, capsys)
+    assert code == 0 and out["project"] == "credinet" and out["project_source"] == "env_file"
+    assert out["other_volumes"] == [{"name": "credinet-v2_pgdata", "project": "credinet-v2", "initialised": True,
+                                     "rows": {}}]
+    assert "volume '(not created yet)', which is missing, while credinet-v2_pgdata" in out["refusal"]
+
+
+def test_a_volume_that_cannot_be_probed_for_lack_of_an_image_counts_as_holding_data(app_dir, docker, capsys):
+    # No container and no configuration names an image: the volume is never taken for empty.
+    (app_dir / ".env").write_text("COMPOSE_PROJECT_NAME=credinet\n")
+    fake = docker(containers=[], config={"image": "", "volumes": DB_CONFIG["volumes"]})
+    code, out = discover({"app_dir": str(app_dir), "critical_tables": TABLES}, capsys)
+    assert code == 0 and out["other_volumes"][0]["initialised"] is True and out["refusal"] is not None
+    assert "run" not in fake.verbs()
+
+
+def test_the_env_file_wins_over_old_stopped_containers_of_another_project(app_dir, docker, capsys):
+    (app_dir / ".env").write_text("COMPOSE_PROJECT_NAME=credinet-v2\n")
+    old = copy_of(stack(app_dir)["postgres"], project="credinet", running=False, cid="c" * 64, volume="credinet_pgdata")
+    docker(containers=[old], volumes=recorded("docker-volume-inspect.json") + [volume_of("credinet")],
+           initialised=("credinet-v2_pgdata",))
+    code, out = discover({"app_dir": str(app_dir), "critical_tables": TABLES}, capsys)
+    assert code == 0 and out["project"] == "credinet-v2" and out["project_source"] == "env_file"
+    assert out["db_volume"] == "credinet-v2_pgdata" and out["db_initialised"] is True and out["refusal"] is None
+
+
+@pytest.mark.parametrize("own", [{"users": "0", "loans": "0", "payments": "0"}, {}])
+def test_a_running_database_without_the_app_rows_is_refused_while_another_holds_them(app_dir, docker, capsys, own):
+    # The configured project runs a fresh cluster (tables empty, or not created yet) next to the
+    # project whose volume holds the loans.
+    fresh = copy_of(stack(app_dir)["postgres"], project="credinet", cid="c" * 64, volume="credinet_pgdata")
+    fake = docker(containers=list(stack(app_dir).values()) + [fresh],
+                  volumes=recorded("docker-volume-inspect.json") + [volume_of("credinet")],
+                  initialised=("credinet-v2_pgdata", "credinet_pgdata"))
+    fake.own_counts = own
+    code, out = discover({"app_dir": str(app_dir), "project": "credinet", "critical_tables": TABLES}, capsys)
+    assert code == 0 and out["db_volume"] == "credinet_pgdata" and out["db_initialised"] is True
+    assert "on volume 'credinet_pgdata', which is a database without the app's rows, while credinet-v2_pgdata " \
+           "(project credinet-v2, loans=120, payments=987, users=4) holds data" in out["refusal"]
+
+
+def test_a_running_database_with_rows_of_its_own_is_not_refused(app_dir, docker, capsys):
+    fresh = copy_of(stack(app_dir)["postgres"], project="credinet", cid="c" * 64, volume="credinet_pgdata")
+    fake = docker(containers=list(stack(app_dir).values()) + [fresh],
+                  volumes=recorded("docker-volume-inspect.json") + [volume_of("credinet")],
+                  initialised=("credinet-v2_pgdata", "credinet_pgdata"))
+    fake.own_counts = {"users": "1", "loans": "0", "payments": "0"}
+    code, out = discover({"app_dir": str(app_dir), "project": "credinet", "critical_tables": TABLES}, capsys)
+    assert code == 0 and out["refusal"] is None

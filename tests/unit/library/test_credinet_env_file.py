@@ -240,3 +240,43 @@ def test_values_never_reach_the_result_even_when_they_fail(hand_written, capsys)
     code, out = run_without_leaks({"path": str(hand_written), "managed": {"TOKEN": SECRET, "EMPTY": ""}, "keep_when_empty": ["TZ"]},
                                   capsys)
     assert code == 0 and "TOKEN" in out["changed_keys"]
+
+
+def fake_inspect(monkeypatch, env_list, rc=0):
+    """`docker inspect -f {{json .Config.Env}} <container>` of the running database container."""
+    calls = []
+
+    def run_command(_module, args, **_kwargs):
+        calls.append(list(args))
+        assert args[:4] == ["docker", "inspect", "-f", "{{json .Config.Env}}"]
+        return rc, (json.dumps(env_list) + "\n") if rc == 0 else "", "" if rc == 0 else "Error: No such object\n"
+    monkeypatch.setattr(module.AnsibleModule, "run_command", run_command)
+    return calls
+
+
+def test_a_frozen_key_not_in_the_file_is_compared_with_the_running_database(env, capsys, monkeypatch):
+    # The .env does not list the password (the database was created with a value typed in the
+    # shell): the running container's environment is what the database holds.
+    env.parent.mkdir()
+    env.write_text("TZ=UTC\n")
+    calls = fake_inspect(monkeypatch, ["POSTGRES_PASSWORD=FAKE-db-initial", "PATH=/usr/bin"])
+    code, out = run_without_leaks(dict(FROZEN, path=str(env), managed={"POSTGRES_PASSWORD": ROTATED},
+                                       frozen_active=True, frozen_container="c0ffee"), capsys)
+    assert code == 1 and out["frozen_keys"] == ["POSTGRES_PASSWORD"] and "Nothing was changed" in out["msg"]
+    assert env.read_text() == "TZ=UTC\n" and calls[0][-1] == "c0ffee"
+
+
+def test_the_running_database_value_may_be_written_to_the_file(env, capsys, monkeypatch):
+    env.parent.mkdir()
+    env.write_text("TZ=UTC\n")
+    fake_inspect(monkeypatch, ["POSTGRES_PASSWORD=FAKE-db-initial"])
+    code, out = run_without_leaks(dict(FROZEN, path=str(env), managed={"POSTGRES_PASSWORD": "FAKE-db-initial"},
+                                       frozen_active=True, frozen_container="c0ffee"), capsys)
+    assert code == 0 and out["changed_keys"] == ["POSTGRES_PASSWORD"]
+
+
+def test_a_container_that_cannot_be_inspected_leaves_the_file_comparison(hand_written, capsys, monkeypatch):
+    fake_inspect(monkeypatch, [], rc=1)
+    code, out = run_without_leaks(dict(FROZEN, path=str(hand_written), managed={"POSTGRES_PASSWORD": ROTATED},
+                                       frozen_active=True, frozen_container="gone"), capsys)
+    assert code == 1 and out["frozen_keys"] == ["POSTGRES_PASSWORD"]

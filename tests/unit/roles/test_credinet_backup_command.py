@@ -165,6 +165,8 @@ def test_list_json(cfg, capsys):
     (listed,) = json.loads(capsys.readouterr().out)
     assert (listed["key"], listed["status"], listed["size"]) == (key, "good", 100)
     assert listed["taken_at"] == NOW.isoformat() and len(listed["files"]) == 3
+    age = (dt.datetime.now(MX) - NOW).total_seconds()
+    assert abs(listed["age_seconds"] - age) < 60
 
 
 def test_find_set_errors_name_what_was_wanted(cfg):
@@ -201,3 +203,117 @@ def test_run_prunes_while_it_holds_the_job_lock(cfg, monkeypatch):
     monkeypatch.setattr(cmd, "run_post_success", lambda *a: None)
     assert cmd.cmd_run(cfg, cmd.parser().parse_args(["run"])) == 0
     assert state["pruned_under_lock"] is True
+
+
+def test_run_no_post_skips_the_post_success_command(cfg, monkeypatch):
+    """A pre-deploy backup (`run --no-prune --no-post`) must not wait for the offsite upload."""
+    import contextlib
+
+    posted = []
+    monkeypatch.setattr(cmd.job, "locked", lambda _cfg: contextlib.nullcontext())
+    monkeypatch.setattr(cmd, "backup_once", lambda *a: {"status": "good", "key": "k", "size": 1, "verify_ok": 1,
+                                                         "anomaly": 0, "warning": None})
+    monkeypatch.setattr(cmd, "prune", lambda *a: [])
+    monkeypatch.setattr(cmd, "report_run", lambda *a: None)
+    monkeypatch.setattr(cmd, "run_post_success", lambda *a: posted.append(1))
+    assert cmd.cmd_run(cfg, cmd.parser().parse_args(["run", "--no-prune", "--no-post"])) == 0
+    assert posted == []
+    assert cmd.cmd_run(cfg, cmd.parser().parse_args(["run", "--no-prune"])) == 0
+    assert posted == [1]
+
+
+class FakeCluster:
+    """Databases and their ALLOW_CONNECTIONS flag; psql sessions that stop on the first error
+    (ON_ERROR_STOP), as the real ones do: later queries of that session raise."""
+
+    def __init__(self, fail_on=None):
+        self.databases = {"credinet": True, "credinet__restore_1": True}
+        self.fail_on = fail_on  # a statement prefix that errors (once)
+        self.interrupt_on = None  # a statement prefix that raises KeyboardInterrupt (a signal)
+        self.log = []
+
+    def session(self, _cid, _user, db):
+        cluster = self
+
+        class Session:
+            dead = False
+            pending = []
+
+            def query(self, sql, rows=1):
+                cluster.log.append((db, sql))
+                if self.dead:
+                    raise cmd.job.JobError("psql: server closed the connection")
+                if cluster.interrupt_on and sql.startswith(cluster.interrupt_on):
+                    cluster.interrupt_on = None
+                    raise KeyboardInterrupt
+                if cluster.fail_on and sql.startswith(cluster.fail_on):
+                    cluster.fail_on = None
+                    self.dead = True
+                    return [] if rows == 0 else self.query(sql, rows)
+                return cluster.execute(self, sql)
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+        return Session()
+
+    def execute(self, session, sql):
+        words = sql.replace('"', "").split()
+        if sql == "BEGIN":
+            session.pending = []
+        elif sql.startswith("ALTER DATABASE") and "RENAME TO" in sql:
+            session.pending.append((words[2], words[5]))
+        elif sql == "COMMIT":
+            for old, new in session.pending:
+                self.databases[new] = self.databases.pop(old)
+        elif sql.startswith("ALTER DATABASE"):
+            self.databases[words[2]] = words[-1] == "true"
+        elif "FROM pg_database" in sql:
+            return [str(int(sql.split("'")[1] in self.databases))]
+        elif "pg_stat_activity" in sql or sql == "SELECT 1":
+            return ["0"] if "count" in sql else ["1"]
+        return []
+
+
+@pytest.mark.parametrize("fail_on", [None, "ALTER DATABASE \"credinet__restore_1\" RENAME", "COMMIT"])
+def test_swap_databases_always_gives_connections_back(monkeypatch, fail_on):
+    cluster = FakeCluster(fail_on)
+    monkeypatch.setattr(cmd.pg, "Psql", cluster.session)
+    monkeypatch.setattr(cmd.time, "sleep", lambda _s: None)
+    if fail_on:
+        with pytest.raises(cmd.job.JobError):
+            cmd.swap_databases("cid", "credinet", "credinet", "credinet__restore_1", "credinet__pre_restore_1")
+        # Not swapped: the live database is where it was and takes connections again.
+        assert cluster.databases == {"credinet": True, "credinet__restore_1": True}
+        assert ("template1", 'ALTER DATABASE "credinet" WITH ALLOW_CONNECTIONS true') in cluster.log
+    else:
+        cmd.swap_databases("cid", "credinet", "credinet", "credinet__restore_1", "credinet__pre_restore_1")
+        assert cluster.databases == {"credinet": True, "credinet__pre_restore_1": True}
+
+
+def test_a_signal_in_the_middle_of_a_swap_gives_connections_back(monkeypatch):
+    cluster = FakeCluster()
+    cluster.interrupt_on = "BEGIN"
+    monkeypatch.setattr(cmd.pg, "Psql", cluster.session)
+    monkeypatch.setattr(cmd.time, "sleep", lambda _s: None)
+    with pytest.raises(KeyboardInterrupt):
+        cmd.swap_databases("cid", "credinet", "credinet", "credinet__restore_1", "credinet__pre_restore_1")
+    assert cluster.databases["credinet"] is True
+
+
+@pytest.mark.parametrize("db", ["postgres", "template1"])
+def test_a_restore_never_swaps_postgresql_own_databases(cfg, tmp_path, monkeypatch, db):
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    with gzip.open(legacy / "credinet_20261128_020000.sql.gz", "wt") as fh:
+        fh.write("CREATE TABLE loans (id int);\n")
+    cfg["legacy_dirs"] = [str(legacy)]
+    monkeypatch.setattr(cmd.pg, "db_container", lambda _cfg: "cid")
+    monkeypatch.setattr(cmd.pg, "container_facts", lambda _cid: {})
+    monkeypatch.setattr(cmd.pg, "db_identity", lambda _cfg, _facts: ("credinet", db))
+    monkeypatch.setattr(cmd.pg, "Psql", lambda *a: pytest.fail("no session may open: %r" % (a,)))
+    args = cmd.parser().parse_args(["restore", "--yes"])
+    with pytest.raises(cmd.job.JobError, match="PostgreSQL's own '%s'" % db):
+        cmd.restore(cfg, args, {"app": "untouched"})

@@ -59,6 +59,10 @@ COMPOSE_READS = [
     ('A="\\$X"', "$X"),
     ("export A=1", "1"),
     ("A=", ""),
+    # The YAML-like form compose-go's dotenv reads too.
+    ("A: yaml-like", "yaml-like"),
+    ("A:'x # y'", "x # y"),
+    ("A=http://host:80/", "http://host:80/"),
 ]
 
 
@@ -144,6 +148,16 @@ class TestMerge:
     def test_duplicates_of_a_managed_key_are_removed(self):
         text, changed, _ = envfile.merge("A=1\nB=2\nA=3\n", {"A": "4"})
         assert text == "A='4'\nB=2\n" and changed == ["A"]
+
+    def test_a_kept_key_keeps_its_effective_value_the_last_assignment(self):
+        # Compose reads the last TOKEN: that one is kept (on the first line), the stale one goes.
+        text, changed, kept = envfile.merge("TOKEN=stale\nB=2\nTOKEN=working\n", {"TOKEN": ""}, keep_when_empty=["TOKEN"])
+        assert envfile.parse(text) == {"TOKEN": "working", "B": "2"}
+        assert text == "TOKEN='working'\nB=2\n" and (changed, kept) == ([], ["TOKEN"])
+
+    def test_a_yaml_like_line_is_a_managed_line(self):
+        text, changed, _ = envfile.merge("TZ: UTC\n", {"TZ": "America/Mexico_City"})
+        assert text == "TZ='America/Mexico_City'\n" and changed == ["TZ"]
 
     def test_the_effective_value_decides_what_changed(self):
         # Compose reads the last A (3); setting 3 changes no value even though the text is tidied.
