@@ -63,4 +63,5 @@ class FilterModule:
             "credinet_image_repo": compose.image_repo,
             "credinet_compose_project_name": compose.normalize_project_name,
             "credinet_compose_file_args": file_args,
+            "credinet_compose_default_files": compose.default_files,
         }

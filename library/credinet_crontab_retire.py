@@ -27,7 +27,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-retired: {description: The lines that were commented out., returned: always, type: list}
+retired:
+  description: The lines that were commented out, the values of NAME=value words masked (a crontab line may carry a password).
+  returned: always
+  type: list
 saved: {description: The copy of the original crontab., returned: when changed, type: str}
 """
 
@@ -52,6 +55,14 @@ def retire(text, pattern, marker):
         else:
             out.append(line)
     return ("\n".join(out) + "\n" if out else ""), retired
+
+
+_ASSIGNMENT = re.compile(r"(?<![^\s;&|])([A-Za-z_][A-Za-z0-9_]*=)(?:'[^']*'|\"[^\"]*\"|\S)*")
+
+
+def mask_assignments(line):
+    """The line as it may be shown: every NAME=value word's value masked (PGPASSWORD=x pg_dump ...)."""
+    return _ASSIGNMENT.sub(r"\1***", line)
 
 
 def main():
@@ -87,7 +98,7 @@ def main():
         if rc != 0:
             module.fail_json(msg="installing the new crontab of %s failed: %s (original saved in %s)"
                                  % (p["user"], err.strip(), saved))
-    module.exit_json(changed=True, retired=retired, saved=saved)
+    module.exit_json(changed=True, retired=[mask_assignments(line) for line in retired], saved=saved)
 
 
 if __name__ == "__main__":

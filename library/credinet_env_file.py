@@ -29,6 +29,7 @@ options:
     type: str
     default: ""
   previous_dir: {description: Where the replaced file is kept (0700 directory)., type: path}
+  previous_keep: {description: How many copies of replaced files stay in previous_dir (the newest)., type: int, default: 10}
   owner: {description: Owner of the file., type: str}
   group: {description: Group of the file., type: str}
   mode: {description: Mode of the file., type: raw, default: "0600"}
@@ -50,6 +51,7 @@ kept_keys: {description: Names of keys kept because their managed value was empt
 previous_copy: {description: Where the replaced file was kept., returned: when changed, type: str}
 """
 
+import itertools
 import json
 import os
 import shutil
@@ -75,11 +77,27 @@ def container_env(module, container):
         return {}
 
 
-def keep_previous(module, path, previous_dir):
+def keep_previous(path, previous_dir, keep):
+    """A 0600 copy of the file about to be replaced (created 0600: never readable by others, not
+    even for a moment; a second change in the same second gets its own copy); the newest `keep`
+    copies stay, older ones (old secrets) go."""
     os.makedirs(previous_dir, mode=0o700, exist_ok=True)
-    copy = os.path.join(previous_dir, "%s.%s" % (os.path.basename(path).lstrip(".") or "env", time.strftime("%Y%m%dT%H%M%S")))
-    shutil.copy2(path, copy)
-    os.chmod(copy, 0o600)
+    prefix = (os.path.basename(path).lstrip(".") or "env") + "."
+    now = time.time()
+    base = os.path.join(previous_dir, prefix + time.strftime("%Y%m%dT%H%M%S", time.localtime(now))
+                        + ".%06d" % int(now % 1 * 1e6))
+    for n in itertools.count():
+        copy = base if n == 0 else "%s-%d" % (base, n)
+        try:
+            fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            break
+        except FileExistsError:
+            continue
+    with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+        shutil.copyfileobj(src, out)
+    copies = sorted(n for n in os.listdir(previous_dir) if n.startswith(prefix))
+    for name in copies[:-keep] if keep > 0 else []:
+        os.unlink(os.path.join(previous_dir, name))
     return copy
 
 
@@ -94,6 +112,7 @@ def main():
             frozen_hint=dict(type="str", default=""),
             frozen_container=dict(type="str", default=""),
             previous_dir=dict(type="path"),
+            previous_keep=dict(type="int", default=10),
             owner=dict(type="str"),
             group=dict(type="str"),
             mode=dict(type="raw", default="0600"),
@@ -106,7 +125,8 @@ def main():
     if errors:
         module.fail_json(msg="Refusing to write %s: %s. Nothing was changed." % (p["path"], "; ".join(errors)))
     try:
-        with open(p["path"]) as fh:
+        # A hand-written .env may hold Latin-1 bytes (contraseña in a comment): kept byte for byte.
+        with open(p["path"], encoding="utf-8", errors="surrogateescape") as fh:
             current_text = fh.read()
     except FileNotFoundError:
         current_text = ""
@@ -125,7 +145,7 @@ def main():
     changed = new_text != current_text
     if changed and not module.check_mode:
         if current_text and p["previous_dir"]:
-            result["previous_copy"] = keep_previous(module, p["path"], p["previous_dir"])
+            result["previous_copy"] = keep_previous(p["path"], p["previous_dir"], p["previous_keep"])
         secretfile.replace(module, p["path"], new_text)
     if os.path.exists(p["path"]) and not module.check_mode:
         file_args = module.load_file_common_arguments(

@@ -28,6 +28,22 @@ def env_value(env_text, key):
     return envfile.parse(env_text).get(key, "")
 
 
+# What Compose reads in a folder without -f or COMPOSE_FILE (compose-go's DefaultFileNames and
+# DefaultOverrideFileNames, in its order of preference).
+DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+DEFAULT_OVERRIDES = ("compose.override.yml", "compose.override.yaml", "docker-compose.override.yml",
+                     "docker-compose.override.yaml")
+
+
+def default_files(present):
+    """The files Compose itself uses in a folder holding `present` (names): the first default file
+    and the first override file. Setting COMPOSE_FILE switches that discovery off, so whoever sets
+    it must list the app's own override too (a developer's docker-compose.override.yml)."""
+    names = set(present or ())
+    base = [name for name in DEFAULT_FILES if name in names][:1] or ["docker-compose.yml"]
+    return base + [name for name in DEFAULT_OVERRIDES if name in names][:1]
+
+
 def image_repo(image):
     """'credinet-backend' of 'credinet-backend:abc'; a registry port is not a tag."""
     name = str(image or "")
@@ -50,7 +66,9 @@ def override(config, project, timezone, zoneinfo_dir="/usr/share/zoneinfo"):
     Every service: TZ and the host's zone files, read-only (images without tzdata need them: TZ
     alone then silently means UTC). Every service that is built: its image tagged with the
     commit, `<repo>:${APP_VERSION}`, so a rollback finds the previous images whatever the app's
-    own compose file says about tags.
+    own compose file says about tags. So does every service that runs a built image without
+    building it (a scheduler reusing the backend image): it must run the same commit, never
+    the stale `:latest` the app's file names.
     """
     services = (config or {}).get("services") or {}
     if not services:
@@ -62,7 +80,8 @@ def override(config, project, timezone, zoneinfo_dir="/usr/share/zoneinfo"):
             "environment": {"TZ": timezone},
             "volumes": [{"type": "bind", "source": zoneinfo_dir, "target": zoneinfo_dir, "read_only": True}],
         }
-        if name in built:
-            entry["image"] = "%s:${APP_VERSION:-dev}" % built[name]
+        repo = built.get(name) or image_repo(services[name].get("image"))
+        if repo and repo in built.values():
+            entry["image"] = "%s:${APP_VERSION:-dev}" % repo
         result[name] = entry
     return {"services": result}

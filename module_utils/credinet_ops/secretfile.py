@@ -14,7 +14,8 @@ def replace(module, path, text, mode=0o600):
     os.makedirs(directory, mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
     try:
-        with os.fdopen(fd, "w") as fh:
+        # surrogateescape: bytes that are not UTF-8 (a Latin-1 comment) go back out as they came in.
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())

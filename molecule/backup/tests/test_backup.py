@@ -1,6 +1,7 @@
 """Role `backup` on a prod host running the fixture stack: real dumps, real verification."""
 import json
 import re
+import shlex
 
 import pytest
 
@@ -194,6 +195,23 @@ def test_restore_on_prod_without_confirmation_is_refused(host, hostname, playboo
     assert "Re-run with -e restore_confirm=%s" % hostname in result.output
     assert result.recap(hostname)["changed"] == 0
     assert psql(host, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database", db="postgres") == databases
+
+
+def test_a_restore_waits_for_no_deploy_it_refuses_while_one_holds_the_lock(host, hostname, playbook, scenario_dir):
+    lock = "/var/lib/credinet-deploy/lock"
+    holder = {"owner": "ana@laptop", "token": "FAKE-token", "time": "now", "target": "abc1234"}
+    host.run_expect([0], "mkdir -p %s && python3 -c %s %s/owner.json" % (lock, shlex.quote(
+        "import json,sys,time; json.dump(dict(json.loads(sys.argv[2]), epoch=time.time()), open(sys.argv[1], 'w'))"),
+        lock) + " " + shlex.quote(json.dumps(holder)))
+    databases = psql(host, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database", db="postgres")
+    try:
+        result = playbook(scenario_dir.parents[1] / "playbooks" / "restore.yml", hostname,
+                          "-e", "restore_confirm=%s" % hostname)
+        assert result.rc != 0 and "Another deploy holds the lock" in result.output and "ana@laptop" in result.output
+        assert psql(host, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database", db="postgres") == databases
+        assert host.file(lock + "/owner.json").exists, "a lock the restore does not hold stays"
+    finally:
+        host.run_expect([0], "rm -rf %s" % lock)
 
 
 def test_confirmed_restore_brings_back_the_backup_and_keeps_the_previous_data(host, hostname, playbook, scenario_dir, backup):

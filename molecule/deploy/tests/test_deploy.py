@@ -221,3 +221,7 @@ def test_manual_rollback_returns_to_the_previous_release(host, hostname, playboo
     assert audit(host)[-1]["result"] == "manual_rollback"
     assert release(host)["sha"] == current["previous"]
     assert result.recap(hostname)["failed"] == 0
+    # A second plain rollback would put the release just rolled back in place again: refused.
+    again = playbook(scenario_dir.parents[1] / "playbooks" / "rollback.yml", hostname, check=False)
+    assert again.rc != 0 and "already runs a rollback" in again.output and "Nothing was changed." in again.output
+    assert again.recap(hostname)["changed"] == 0 and release(host)["sha"] == current["previous"]

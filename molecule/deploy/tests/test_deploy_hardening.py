@@ -69,11 +69,17 @@ def test_hostile_refs_and_a_forced_redeploy_deploy_exactly_main(host, hostname, 
         jair_git(host, "tag -d main")
 
 
-def test_a_typo_in_a_boolean_override_is_refused_before_any_change(host, hostname, playbook, scenario_dir, prod_only):
+@pytest.mark.parametrize(("override", "says"), [
+    ("app_force=maybe", ["app_force", "maybe"]),
+    # A zone typo would silently mean UTC: the cut-off 6 hours early.
+    ("app_timezone=America/Mexico_Cty", ["America/Mexico_Cty", "is not an IANA time zone"]),
+])
+def test_a_typo_in_an_override_is_refused_before_any_change(host, hostname, playbook, scenario_dir, prod_only,
+                                                            override, says):
     before = release(host)
-    result = deploy(playbook, scenario_dir, hostname, "-e", "app_force=maybe")
+    result = deploy(playbook, scenario_dir, hostname, "-e", override)
     assert result.rc != 0
-    assert "app_force" in result.output and "maybe" in result.output
+    assert all(text in result.output for text in says) and "Nothing was changed." in result.output
     assert result.recap(hostname)["changed"] == 0
     assert release(host) == before
 

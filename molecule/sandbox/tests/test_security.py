@@ -86,16 +86,39 @@ def test_a_converge_that_would_lock_an_operator_out_is_refused(prod, playbook, s
     assert prod.check_output("sha256sum /etc/ssh/sshd_config.d/10-credinet.conf /etc/credinet/firewall.nft") == before
 
 
+def test_an_account_that_logs_in_with_a_key_today_is_not_shut_out_by_surprise(prod, playbook, scenario_dir, once):
+    # A CI deploy account with a key, not an operator: AllowGroups would shut it out.
+    prod.run_expect([0], "useradd -m -s /bin/bash ci-deploy && install -d -m 700 -o ci-deploy ~ci-deploy/.ssh"
+                         " && cp ~jair/.ssh/authorized_keys ~ci-deploy/.ssh/ && chown ci-deploy ~ci-deploy/.ssh/authorized_keys")
+    try:
+        before = prod.check_output("sha256sum /etc/ssh/sshd_config.d/10-credinet.conf /etc/credinet/firewall.nft")
+        result = playbook(scenario_dir / "converge.yml", "sandbox-prod")
+        assert result.rc != 0
+        assert "but ci-deploy log in with a key today" in result.output and "Nothing was changed." in result.output
+        assert result.recap("sandbox-prod")["changed"] == 0
+        assert prod.check_output("sha256sum /etc/ssh/sshd_config.d/10-credinet.conf /etc/credinet/firewall.nft") == before
+        # Listed as revoked on purpose, the converge goes through.
+        result = playbook(scenario_dir / "converge.yml", "sandbox-prod", "--tags", "security",
+                          "-e", json.dumps({"security_ssh_revoked_users": ["ci-deploy"]}))
+        assert result.rc == 0, result.output[-3000:]
+    finally:
+        prod.run_expect([0], "userdel -r ci-deploy 2>/dev/null; true")
+
+
 def test_a_broken_rule_set_is_reverted_and_the_host_stays_reachable(client, prod, prod_ip, playbook, once):
     before = prod.check_output("nft list table inet credinet | grep -v packets")
-    result = playbook(Path(__file__).parents[3] / "playbooks" / "site.yml", "sandbox-prod", "--tags", "security",
-                      "-e", json.dumps({"security_firewall_extra_input_rules": ["tcp dport 22 drop"]}))
-    assert result.rc != 0
-    assert "could not be confirmed" in result.output
+    site = Path(__file__).parents[3] / "playbooks" / "site.yml"
+    # Two unconfirmed runs inside one window: the revert goes back to the last *confirmed* rule
+    # set, not to what the first broken run had loaded.
+    for rule in ("tcp dport 22 drop", "tcp dport 22 reject"):
+        result = playbook(site, "sandbox-prod", "--tags", "security",
+                          "-e", json.dumps({"security_firewall_extra_input_rules": [rule]}))
+        assert result.rc != 0
+        assert "could not be confirmed" in result.output
     assert wait_until(lambda: ssh(client, prod_ip, "-o BatchMode=yes", "-i", CLIENT_KEY).rc == 0, seconds=60), \
-        "the host put the previous rule set back by itself"
+        "the host put the confirmed rule set back by itself"
     assert prod.check_output("nft list table inet credinet | grep -v packets") == before
-    assert "tcp dport 22 drop" not in prod.file("/etc/credinet/firewall.nft").content_string
+    assert "tcp dport 22" not in prod.file("/etc/credinet/firewall.nft").content_string
 
 
 def test_security_updates_only_and_no_automatic_reboot_on_prod(prod, once):

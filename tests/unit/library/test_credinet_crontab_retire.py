@@ -1,5 +1,6 @@
 """The credinet_crontab_retire module: the pure retire(), and the module run in-process with a fake
 `crontab` first on PATH that keeps the user's crontab in a file."""
+import json
 import os
 import time
 
@@ -245,3 +246,23 @@ def test_check_mode_reports_the_change_and_writes_nothing(crontab, args, capsys)
     assert not os.path.exists(args["save_dir"])
     assert crontab.store.read_text() == CRONTAB
     assert crontab.calls() == [["-l", "-u", "jair"]]
+
+
+@pytest.mark.parametrize(("line", "shown"), [
+    ("0 2 * * * PGPASSWORD=FAKE-pw pg_dump credinet", "0 2 * * * PGPASSWORD=*** pg_dump credinet"),
+    ("0 2 * * * A='FAKE two words' B=\"FAKE x\" /bin/job --opt=value", "0 2 * * * A=*** B=*** /bin/job --opt=value"),
+    ("0 2 * * * cd /x && TOKEN=FAKE-t ./run", "0 2 * * * cd /x && TOKEN=*** ./run"),
+    ("0 2 * * * /home/jair/scripts/backup-db.sh >> /home/jair/backup.log 2>&1",
+     "0 2 * * * /home/jair/scripts/backup-db.sh >> /home/jair/backup.log 2>&1"),
+])
+def test_retired_lines_are_shown_without_assignment_values(line, shown):
+    assert module.mask_assignments(line) == shown
+
+
+def test_a_password_in_a_retired_line_never_leaves_the_module(crontab, args, capsys):
+    crontab.store.write_text("0 2 * * * PGPASSWORD=FAKE-cron-pw /home/jair/scripts/backup-db.sh\n")
+    code, out = run_module(module, args, capsys)
+    assert code == 0 and out["changed"] is True
+    assert out["retired"] == ["0 2 * * * PGPASSWORD=*** /home/jair/scripts/backup-db.sh"]
+    assert "FAKE-cron-pw" not in json.dumps(out)
+    assert "FAKE-cron-pw" in crontab.store.read_text(), "the crontab itself keeps the line as it was, commented"

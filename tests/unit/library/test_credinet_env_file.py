@@ -280,3 +280,25 @@ def test_a_container_that_cannot_be_inspected_leaves_the_file_comparison(hand_wr
     code, out = run_without_leaks(dict(FROZEN, path=str(hand_written), managed={"POSTGRES_PASSWORD": ROTATED},
                                        frozen_active=True, frozen_container="gone"), capsys)
     assert code == 1 and out["frozen_keys"] == ["POSTGRES_PASSWORD"]
+
+
+def test_bytes_that_are_not_utf8_are_kept_byte_for_byte(env, capsys):
+    env.parent.mkdir()
+    env.write_bytes(b"# contrase\xf1a de la base (Latin-1)\nTZ=UTC\n")
+    code, out = run_without_leaks({"path": str(env), "managed": {"TZ": "America/Mexico_City"}}, capsys)
+    assert code == 0 and out["changed_keys"] == ["TZ"]
+    assert env.read_bytes() == b"# contrase\xf1a de la base (Latin-1)\nTZ='America/Mexico_City'\n"
+
+
+def test_only_the_newest_previous_copies_stay(hand_written, tmp_path, capsys):
+    previous = tmp_path / "backups" / "env"
+    copies = []
+    for n in range(4):  # several changes in the same second: each gets its own copy
+        code, out = run_without_leaks({"path": str(hand_written), "managed": {"TOKEN": "FAKE-%d" % n},
+                                       "previous_dir": str(previous), "previous_keep": 2}, capsys)
+        assert code == 0 and out["changed"] is True
+        copies.append(out["previous_copy"])
+    assert len(set(copies)) == 4
+    assert sorted(str(previous / n) for n in os.listdir(previous)) == sorted(copies[-2:])
+    assert module.envfile.parse((previous / os.path.basename(copies[-1])).read_text())["TOKEN"] == "FAKE-2"
+    assert all(mode_of(c) == 0o600 for c in copies[-2:])

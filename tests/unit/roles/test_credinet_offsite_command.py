@@ -207,6 +207,15 @@ class TestListingAndFetch:
         assert Path(offsite["backup_dir"], key + ".dump.zst").read_bytes() == local
         assert not [n for n in os.listdir(offsite["backup_dir"]) if n.startswith(".fetch-")]
 
+    def test_a_fetch_removes_what_a_killed_fetch_left(self, offsite):
+        key = sealed_set(offsite, NOW - dt.timedelta(days=1))
+        run(offsite)
+        stale = Path(offsite["backup_dir"], ".fetch-killed")
+        stale.mkdir()
+        (stale / (key + ".dump.zst")).write_bytes(b"partial")
+        assert cmd.cmd_fetch(offsite, cmd.parser().parse_args(["fetch", key])) == 0
+        assert not [n for n in os.listdir(offsite["backup_dir"]) if n.startswith(".fetch-")]
+
     def test_fetch_of_an_unknown_set(self, offsite):
         with pytest.raises(job.JobError, match="not on the remote"):
             cmd.cmd_fetch(offsite, cmd.parser().parse_args(["fetch", "credinet_nope"]))

@@ -177,3 +177,34 @@ def test_override_services_do_not_share_mutable_entries():
 def test_override_of_a_configuration_without_services_is_refused(config):
     with pytest.raises(ValueError, match="no services"):
         compose.override(config, "credinet", "UTC")
+
+
+@pytest.mark.parametrize(("present", "files"), [
+    ([], ["docker-compose.yml"]),
+    (None, ["docker-compose.yml"]),
+    (["docker-compose.yml"], ["docker-compose.yml"]),
+    (["docker-compose.yml", "docker-compose.override.yml", "README.md"], ["docker-compose.yml", "docker-compose.override.yml"]),
+    # compose.yaml is preferred over docker-compose.yml, as Compose does (with a warning).
+    (["docker-compose.yml", "compose.yaml"], ["compose.yaml"]),
+    (["compose.yml", "compose.override.yaml"], ["compose.yml", "compose.override.yaml"]),
+    # The first override of Compose's list, whatever the base file is named.
+    (["docker-compose.yaml", "compose.override.yml", "docker-compose.override.yml"],
+     ["docker-compose.yaml", "compose.override.yml"]),
+    # An override alone: Compose still needs a base file (it would fail; the default is named).
+    (["docker-compose.override.yml"], ["docker-compose.yml", "docker-compose.override.yml"]),
+])
+def test_default_files_are_what_compose_picks_in_the_folder(present, files):
+    assert compose.default_files(present) == files
+
+
+def test_a_service_running_a_built_image_without_building_it_runs_the_same_commit():
+    # A scheduler (the period cut-off) that reuses the backend image: it must never stay on the
+    # stale tag of the app's file while the backend moves to the deployed commit.
+    config = copy.deepcopy(CONFIG)
+    config["services"]["scheduler"] = {"image": "credinet-backend:latest", "command": ["python", "-m", "app.cutoff"]}
+    config["services"]["frontend-worker"] = {"image": "credinet-v2-frontend"}  # the default name of a built service
+    config["services"]["cache"] = {"image": "redis:7"}
+    result = compose.override(config, "credinet-v2", "UTC")["services"]
+    assert result["scheduler"]["image"] == "credinet-backend:${APP_VERSION:-dev}"
+    assert result["frontend-worker"]["image"] == "credinet-v2-frontend:${APP_VERSION:-dev}"
+    assert "image" not in result["cache"] and "image" not in result["postgres"]
