@@ -4,6 +4,7 @@ rollbacks to foreign commits, the effective zone inside every container, a rollb
 too (last: it leaves the stack broken). The flapping backend that only the N-consecutive health
 gate catches is test_deploy.py's failing commit."""
 import json
+import re
 import shlex
 
 import pytest
@@ -103,6 +104,31 @@ def test_every_app_container_runs_in_mexico_city_time(host, prod_only):
         assert host.check_output("docker exec %s date +%%z" % cid) == "-0600", cid
     (db,) = containers(host, "postgres")
     assert host.check_output("docker exec %s psql -qAtX -U credinet -d credinet -c 'SHOW timezone'" % db) == "America/Mexico_City"
+
+
+def test_a_release_that_moves_the_database_to_a_new_volume_is_rolled_back(host, hostname, playbook, scenario_dir,
+                                                                          prod_only, tmp_path):
+    """A compose change that renames the data volume brings PostgreSQL up on a new, empty volume;
+    the health gate alone could pass on an empty database. The switch checks the volume."""
+    good = release(host)["sha"]
+    payments = health(host)[1]["db"]["payments"]
+
+    def rename_volume(work):
+        compose = work / "docker-compose.yml"
+        compose.write_text(compose.read_text().replace("pgdata", "pgdata_v3"))
+
+    push_branch(tmp_path, "main", "move the data to a new volume", rename_volume)
+    try:
+        result = deploy(playbook, scenario_dir, hostname, "-e", "app_health_timeout=20")
+        assert result.rc != 0
+        assert re.search(r"the database runs on volume '\S+_pgdata_v3', not on '\S+_pgdata' where the data is",
+                         result.output.replace("\n", " ")), result.output[-3000:]
+        status, body = health(host)
+        assert status == 200 and body["version"] == good and body["db"]["payments"] == payments
+        assert release(host)["sha"] == good and audit(host)[-1]["result"] == "rolled_back"
+    finally:
+        reset_main(good)
+        host.run("docker volume ls -q | grep '_pgdata_v3$' | xargs -r docker volume rm")
 
 
 def test_a_rollback_that_fails_too_is_audited_and_notified(host, hostname, playbook, scenario_dir, prod_only, tmp_path):
