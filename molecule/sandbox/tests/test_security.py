@@ -119,6 +119,59 @@ def test_a_broken_rule_set_is_reverted_and_the_host_stays_reachable(client, prod
         "the host put the confirmed rule set back by itself"
     assert prod.check_output("nft list table inet credinet | grep -v packets") == before
     assert "tcp dport 22" not in prod.file("/etc/credinet/firewall.nft").content_string
+    assert not prod.file("/var/lib/credinet/confirm/firewall/armed").exists
+
+
+CONFIRM = "/usr/local/sbin/credinet-confirm"
+DROPIN = "/etc/ssh/sshd_config.d/10-credinet.conf"
+
+
+def test_an_unconfirmed_ssh_change_never_survives_a_reboot(prod, once):
+    confirmed = prod.check_output("sha256sum %s" % DROPIN)
+    prod.run_expect([0], "sed 's/^MaxAuthTries .*/MaxAuthTries 2/' %s > /tmp/unconfirmed.conf" % DROPIN)
+    prod.run_expect([0], "%s ssh apply /tmp/unconfirmed.conf 600" % CONFIRM)
+    try:
+        assert prod.file(DROPIN).contains("^MaxAuthTries 2$"), "in force, pending"
+        # What the boot unit runs before sshd starts (a power cycle inside the window).
+        prod.run_expect([0], "systemctl restart credinet-confirm-boot@ssh.service")
+        assert prod.check_output("sha256sum %s" % DROPIN) == confirmed
+        assert not prod.file("/var/lib/credinet/confirm/ssh/armed").exists
+    finally:
+        prod.run("systemctl stop credinet-ssh-revert.timer; rm -f /tmp/unconfirmed.conf")
+
+
+def test_a_run_never_confirms_what_another_run_applied_meanwhile(prod, once):
+    """Run A applies and proves its settings; run B applies others before A confirms: A's
+    confirm is refused (B's window still reverts B's unless B proves and confirms them)."""
+    current = "/var/lib/credinet/ssh/candidate.conf"
+    prod.run_expect([0], "sed 's/^MaxAuthTries .*/MaxAuthTries 2/' %s > /tmp/run-a.conf" % current)
+    sha_a = prod.check_output("%s ssh apply /tmp/run-a.conf 600" % CONFIRM)
+    sha_b = prod.check_output("%s ssh apply %s 600" % (CONFIRM, current))
+    try:
+        refused = prod.run("%s ssh confirm %s" % (CONFIRM, sha_a))
+        assert refused.rc == 3 and "another run changed the ssh settings meanwhile" in refused.stderr
+        prod.run_expect([0], "%s ssh confirm %s" % (CONFIRM, sha_b))
+        assert not prod.file(DROPIN).contains("^MaxAuthTries 2$")
+        assert prod.check_output("systemctl is-active credinet-ssh-revert.timer || true") != "active"
+    finally:
+        prod.run("rm -f /tmp/run-a.conf")
+
+
+def test_settings_another_drop_in_overrides_are_not_kept(client, prod, prod_ip, playbook, once):
+    """An earlier drop-in that turns passwords back on: sshd -T shows the role's settings are
+    not in force, so the change is not confirmed and the confirmed settings come back."""
+    site = Path(__file__).parents[3] / "playbooks" / "site.yml"
+    before = prod.check_output("sha256sum %s" % DROPIN)
+    prod.run_expect([0], "printf 'PasswordAuthentication yes\n' > /etc/ssh/sshd_config.d/00-local.conf")
+    try:
+        result = playbook(site, "sandbox-prod", "--tags", "security_ssh",
+                          "-e", json.dumps({"security_ssh_macs": ["hmac-sha2-512-etm@openssh.com"]}))
+        assert result.rc != 0
+        assert "sshd does not use the settings of %s" % DROPIN in result.output
+        assert wait_until(lambda: prod.check_output("sha256sum %s" % DROPIN) == before, seconds=60)
+    finally:
+        prod.run_expect([0], "rm -f /etc/ssh/sshd_config.d/00-local.conf && systemctl reload ssh")
+    assert ssh(client, prod_ip, "-o BatchMode=yes", "-i", CLIENT_KEY).rc == 0
 
 
 def test_security_updates_only_and_no_automatic_reboot_on_prod(prod, once):
