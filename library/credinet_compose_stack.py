@@ -264,7 +264,8 @@ def main():
             name, owner = vol.get("Name", ""), (vol.get("Labels") or {}).get(LABEL + "project", "")
             initialised = docker.initialised(name, image, p["pgdata"])
             if name == volume or (owner == project and not volume):
-                result["db_volume"], result["db_initialised"] = name, bool(initialised)
+                # Cannot be told (no image to look with): taken as holding data, never as empty.
+                result["db_volume"], result["db_initialised"] = name, initialised is not False
                 volume = name
                 continue
             user = next((c for c in app_db if data_volume(c, p["pgdata"])[0] == name
@@ -272,7 +273,7 @@ def main():
             result["other_volumes"].append({"name": name, "project": owner, "initialised": initialised is not False,
                                             "rows": docker.row_counts(user, p["critical_tables"]) if user else {}})
     if volume and not result["db_initialised"] and volume not in [o["name"] for o in result["other_volumes"]]:
-        result["db_initialised"] = bool(docker.initialised(volume, image, p["pgdata"]))
+        result["db_initialised"] = docker.initialised(volume, image, p["pgdata"]) is not False
     holders = [o for o in result["other_volumes"] if o["initialised"]]
     own_rows = docker.row_counts(db_full, p["critical_tables"]) if db_full and db["running"] else {}
     # Own tables empty or missing (a fresh cluster) while another volume holds the app's rows.

@@ -95,8 +95,9 @@ def keep_previous(path, previous_dir, keep):
             continue
     with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
         shutil.copyfileobj(src, out)
-    copies = sorted(n for n in os.listdir(previous_dir) if n.startswith(prefix))
-    for name in copies[:-keep] if keep > 0 else []:
+    # The copy just made always stays (after a clock jump back its name sorts first).
+    others = sorted(n for n in os.listdir(previous_dir) if n.startswith(prefix) and n != os.path.basename(copy))
+    for name in others[:len(others) - (keep - 1)] if keep > 0 else []:
         os.unlink(os.path.join(previous_dir, name))
     return copy
 

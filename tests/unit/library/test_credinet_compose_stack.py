@@ -535,3 +535,12 @@ def test_a_running_database_with_rows_of_its_own_is_not_refused(app_dir, docker,
     fake.own_counts = {"users": "1", "loans": "0", "payments": "0"}
     code, out = discover({"app_dir": str(app_dir), "project": "credinet", "critical_tables": TABLES}, capsys)
     assert code == 0 and out["refusal"] is None
+
+
+def test_the_own_volume_that_cannot_be_probed_counts_as_holding_data(app_dir, docker, capsys):
+    # No container, no image in the configuration: the volume is never taken for empty (that
+    # would switch off the frozen database credentials and the never-backed-up refusal).
+    fake = docker(containers=[], config={"image": "", "volumes": DB_CONFIG["volumes"]})
+    code, out = discover({"app_dir": str(app_dir), "critical_tables": TABLES}, capsys)
+    assert code == 0 and out["db_volume"] == "credinet-v2_pgdata" and out["db_initialised"] is True
+    assert "run" not in fake.verbs()

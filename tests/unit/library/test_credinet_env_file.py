@@ -302,3 +302,14 @@ def test_only_the_newest_previous_copies_stay(hand_written, tmp_path, capsys):
     assert sorted(str(previous / n) for n in os.listdir(previous)) == sorted(copies[-2:])
     assert module.envfile.parse((previous / os.path.basename(copies[-1])).read_text())["TOKEN"] == "FAKE-2"
     assert all(mode_of(c) == 0o600 for c in copies[-2:])
+
+
+def test_the_copy_just_made_stays_after_a_clock_jump_back(hand_written, tmp_path, capsys, monkeypatch):
+    previous = tmp_path / "backups" / "env"
+    previous.mkdir(parents=True)
+    for n in range(3):  # copies written while the clock was a year ahead
+        (previous / ("env.20271129T1000%02d.000000" % n)).write_text("TOKEN=old\n")
+    code, out = run_without_leaks({"path": str(hand_written), "managed": {"TOKEN": "FAKE-new"},
+                                   "previous_dir": str(previous), "previous_keep": 2}, capsys)
+    assert code == 0 and os.path.exists(out["previous_copy"])
+    assert sorted(os.listdir(previous)) == sorted([os.path.basename(out["previous_copy"]), "env.20271129T100002.000000"])

@@ -317,3 +317,21 @@ def test_a_restore_never_swaps_postgresql_own_databases(cfg, tmp_path, monkeypat
     args = cmd.parser().parse_args(["restore", "--yes"])
     with pytest.raises(cmd.job.JobError, match="PostgreSQL's own '%s'" % db):
         cmd.restore(cfg, args, {"app": "untouched"})
+
+
+def test_a_signal_just_after_the_commit_is_no_failure(monkeypatch):
+    """SIGTERM right after COMMIT: the catalogue says the swap happened, so the restored data is
+    live and the previous database takes connections again; nothing reports a failure."""
+    cluster = FakeCluster()
+    real_execute = cluster.execute
+
+    def execute_then_interrupt(session, sql):
+        rows = real_execute(session, sql)
+        if sql == "COMMIT":
+            raise KeyboardInterrupt
+        return rows
+    cluster.execute = execute_then_interrupt
+    monkeypatch.setattr(cmd.pg, "Psql", cluster.session)
+    monkeypatch.setattr(cmd.time, "sleep", lambda _s: None)
+    cmd.swap_databases("cid", "credinet", "credinet", "credinet__restore_1", "credinet__pre_restore_1")
+    assert cluster.databases == {"credinet": True, "credinet__pre_restore_1": True}
