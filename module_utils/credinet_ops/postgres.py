@@ -151,8 +151,48 @@ def spec_for(path):
     return next(s for s in COMPRESSORS.values() if path.endswith("." + s["ext"]) or ("." + s["ext"] + ".") in path)
 
 
-def stream_to_file(producer_cmd, compress_cmd, dest):
-    """producer | compressor > dest (fsynced). Returns (sha256, size)."""
+class StreamCheck:
+    """decompress | consumer, fed with the compressed stream while it is written (the full decode
+    of the dump costs no second read of the file). feed() never raises: a consumer that failed
+    early is reported by result()."""
+
+    def __init__(self, decompress_cmd, consumer_cmd):
+        self.dec = subprocess.Popen(decompress_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.consumer = subprocess.Popen(consumer_cmd, stdin=self.dec.stdout, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE)
+        self.dec.stdout.close()
+        self.broken = False
+
+    def feed(self, chunk):
+        if not self.broken:
+            try:
+                self.dec.stdin.write(chunk)
+            except (BrokenPipeError, OSError):
+                self.broken = True
+
+    def result(self):
+        """(ok, error text)."""
+        with contextlib.suppress(BrokenPipeError, OSError):
+            self.dec.stdin.close()
+        dec_rc = self.dec.wait()
+        err = self.consumer.stderr.read().decode(errors="replace").strip()
+        consumer_rc = self.consumer.wait()
+        if dec_rc != 0:
+            return False, "decompression failed: %s" % (self.dec.stderr.read().decode(errors="replace").strip()[-300:]
+                                                         or "exit %d" % dec_rc)
+        if consumer_rc != 0:
+            return False, err[-500:] or "exit %d" % consumer_rc
+        return True, ""
+
+    def kill(self):
+        for proc in (self.dec, self.consumer):
+            with contextlib.suppress(OSError):
+                proc.kill()
+
+
+def stream_to_file(producer_cmd, compress_cmd, dest, check=None):
+    """producer | compressor > dest (fsynced), the compressed stream also fed to `check` (a
+    StreamCheck) when given. Returns (sha256, size)."""
     digest = hashlib.sha256()
     size = 0
     producer = subprocess.Popen(producer_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -165,12 +205,16 @@ def stream_to_file(producer_cmd, compress_cmd, dest):
                 digest.update(chunk)
                 size += len(chunk)
                 out.write(chunk)
+                if check is not None:
+                    check.feed(chunk)
             out.flush()
             os.fsync(out.fileno())
     except BaseException:
         for proc in (producer, comp):
             with contextlib.suppress(OSError):
                 proc.kill()
+        if check is not None:
+            check.kill()
         raise
     comp_rc, prod_rc = comp.wait(), producer.wait()
     prod_err = producer.stderr.read().decode(errors="replace").strip()
@@ -218,8 +262,10 @@ def toc_tables(toc):
     return tables
 
 
-def verify_dump(path, image, expected_sha256, critical_tables):
-    """Errors found (empty list = verified): checksum, full decode, critical tables present."""
+def verify_dump(path, image, expected_sha256, critical_tables, decoded=None):
+    """Errors found (empty list = verified): checksum, full decode, critical tables present.
+    `decoded`: the (ok, error) of a full decode already made from the stream (StreamCheck); the
+    sha256 re-read from disk then proves the file holds exactly the bytes that were decoded."""
     errors = []
     actual = sha256_of(path)
     if expected_sha256 and actual != expected_sha256:
@@ -233,7 +279,10 @@ def verify_dump(path, image, expected_sha256, critical_tables):
         if missing:
             errors.append("critical tables missing from the dump: %s" % ", ".join(missing))
     # pg_restore -l passes truncated and corrupted archives; a full decode does not.
-    ok, _, err = decompress_into(path, pg_tool(image, "pg_restore", "-f", "/dev/null"))
+    if decoded is not None:
+        ok, err = decoded
+    else:
+        ok, _, err = decompress_into(path, pg_tool(image, "pg_restore", "-f", "/dev/null"))
     if not ok:
         errors.append("full decode failed: %s" % err)
     return errors

@@ -112,3 +112,48 @@ def test_stream_to_file_never_overwrites(tmp_path):
     with pytest.raises(FileExistsError):
         pg.stream_to_file(["printf", "hola"], ["gzip", "-c"], str(dest))
     assert dest.read_bytes() == b"existing set"
+
+
+BIG = ["sh", "-c", "head -c 3000000 /dev/urandom | od -An -tx1"]  # several pipe buffers, compressible
+
+
+def test_the_stream_is_decoded_while_it_is_written(tmp_path):
+    dest = tmp_path / "out.gz"
+    received = tmp_path / "decoded"
+    check = pg.StreamCheck(["gzip", "-dc"], ["sh", "-c", "cat > %s" % received])
+    sha, size = pg.stream_to_file(BIG, ["gzip", "-c"], str(dest), check)
+    assert check.result() == (True, "")
+    assert sha == job.sha256_of(str(dest)) and size == dest.stat().st_size
+    assert received.read_bytes() == gzip.decompress(dest.read_bytes())
+
+
+@pytest.mark.parametrize(("consumer", "says"), [
+    (["sh", "-c", "cat >/dev/null; echo 'pg_restore: error: could not read input file' >&2; exit 1"],
+     "pg_restore: error: could not read input file"),
+    # A consumer that stops reading early never passes: a full decode reads everything.
+    (["true"], "decompression failed"),
+])
+def test_a_failed_stream_decode_is_reported_and_the_file_is_still_written(tmp_path, consumer, says):
+    dest = tmp_path / "out.gz"
+    check = pg.StreamCheck(["gzip", "-dc"], consumer)
+    sha, _ = pg.stream_to_file(BIG, ["gzip", "-c"], str(dest), check)
+    ok, error = check.result()
+    assert not ok and says in error
+    assert sha == job.sha256_of(str(dest))
+
+
+def test_a_corrupt_stream_fails_its_decode(tmp_path):
+    check = pg.StreamCheck(["gzip", "-dc"], ["sh", "-c", "cat >/dev/null"])
+    pg.stream_to_file(["printf", "not gzip at all"], ["cat"], str(tmp_path / "out.gz"), check)
+    ok, error = check.result()
+    assert not ok and error.startswith("decompression failed")
+
+
+def test_verify_dump_uses_the_stream_decode_when_given(tmp_path, monkeypatch):
+    path = tmp_path / "dump.gz"
+    path.write_bytes(gzip.compress(b"x"))
+    calls = []
+    monkeypatch.setattr(pg, "decompress_into", lambda p, cmd, reads_all=True: calls.append(cmd) or (True, b"", ""))
+    errors = pg.verify_dump(str(path), "postgres:17", job.sha256_of(str(path)), [], decoded=(False, "truncated"))
+    assert errors == ["full decode failed: truncated"]
+    assert len(calls) == 1 and calls[0][-1] == "-l", "only the table of contents is read from the file"
