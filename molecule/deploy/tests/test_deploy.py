@@ -73,6 +73,23 @@ def test_main_is_deployed_healthy_and_recorded(host, prod_only):
     assert (first["from"], first["to"], first["result"]) == (None, remote_sha("main"), "deployed")
 
 
+def test_a_no_op_deploy_reads_and_stops_unless_a_service_is_down(host, hostname, playbook, scenario_dir, prod_only):
+    """Branch unchanged and its release running: the deploy stops after the guards (no lock,
+    settings, compose or zone pass). With a service down it brings the release back up instead."""
+    assert release(host)["sha"] == remote_sha("main")
+    result = deploy(playbook, scenario_dir, hostname, check=True)
+    assert result.recap(hostname)["changed"] == 0
+    assert "nothing to deploy" in result.output
+    assert "Lock | " not in result.output and "Ensure | " not in result.output
+    frontend = "docker ps -q --filter label=com.docker.compose.service=frontend"
+    host.check_output("docker stop $(%s)" % frontend)
+    result = deploy(playbook, scenario_dir, hostname, check=True)
+    assert "nothing to deploy" not in result.output
+    assert result.recap(hostname)["changed"] > 0, "the stopped service was started again"
+    assert host.check_output(frontend), "frontend runs again"
+    assert health(host)[1]["version"] == release(host)["sha"]
+
+
 def test_env_file_is_secret_and_pins_the_timezone(host, prod_only):
     env = host.file(APP + "/.env")
     assert env.mode == 0o600 and env.user == "jair"
