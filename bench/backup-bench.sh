@@ -20,7 +20,10 @@ docker inspect "$HOST" >/dev/null 2>&1 || { echo "no $HOST: run make sandbox fir
 
 echo "==> the app deployed on $HOST (playbooks/deploy.yml)"
 .venv/bin/ansible-playbook -i inventories/sandbox -l "$HOST" playbooks/deploy.yml >/dev/null
-PG=$(in_host "docker ps -q --filter label=com.docker.compose.project=credinet --filter label=com.docker.compose.service=postgres")
+# The project the backup command uses (discovered by role runtime, not assumed).
+PROJECT=$(in_host "python3 -c 'import json; print(json.load(open(\"/etc/credinet/backup.json\"))[\"compose_project\"])'")
+PG=$(in_host "docker ps -q --filter label=com.docker.compose.project=$PROJECT --filter label=com.docker.compose.service=postgres")
+[ -n "$PG" ] || { echo "no running postgres container of project $PROJECT on $HOST" >&2; exit 1; }
 psql_() { docker exec -i "$HOST" docker exec -i "$PG" psql -qAtX -v ON_ERROR_STOP=1 -U credinet -d credinet <<<"$1"; }
 
 size=$(psql_ "SELECT pg_database_size('credinet')")
@@ -65,9 +68,31 @@ t0=$(now)
 in_host "credinet-backup drill --set $key >/tmp/bench-drill.log 2>&1" || { in_host "cat /tmp/bench-drill.log"; exit 1; }
 drill_time=$(elapsed "$t0" "$(now)")
 
+echo "==> restore baseline: pg_restore -j2 of a seekable custom dump, and ours (one stream from the set)"
+pg_in() { in_host "docker exec $PG $1"; }
+pg_in "pg_dump -U credinet -Fc -Z0 -f /tmp/bench.dump credinet"
+pg_in "dropdb -U credinet --if-exists bench_restore"
+pg_in "createdb -U credinet bench_restore"
+t0=$(now)
+pg_in "pg_restore -U credinet -j2 --no-owner -d bench_restore /tmp/bench.dump"
+base_restore=$(elapsed "$t0" "$(now)")
+pg_in "dropdb -U credinet bench_restore"
+pg_in "rm -f /tmp/bench.dump"
+pg_in "createdb -U credinet bench_restore"
+dump_file=$(in_host "credinet-backup list --json" | python3 -c '
+import json, os, sys
+name = json.loads(sys.argv[1])["files"]["dump"]["name"]
+print(next(f for s in json.load(sys.stdin) if s["key"] == sys.argv[2] for f in s["files"] if os.path.basename(f) == os.path.basename(name)))' "$manifest" "$key")
+t0=$(now)
+in_host "zstd -dcq $dump_file | docker exec -i $PG pg_restore -U credinet --exit-on-error --no-owner -d bench_restore"
+ours_restore=$(elapsed "$t0" "$(now)")
+pg_in "dropdb -U credinet bench_restore"
+
 printf '\n%-44s %10s %10s\n' "step (database $((size / 1000000)) MB)" "seconds" "MB"
 printf '%-44s %10.1f %10.1f\n' "seed: pg_dump | gzip" "$seed_time" "$(echo "$seed_size / 1000000" | bc -l)"
 printf '%-44s %10.1f %10.1f\n' "credinet-backup: snapshot, pg_dump -Fc | zstd" "$dump_s" "$(echo "$ours_size / 1000000" | bc -l)"
 printf '%-44s %10.1f %10s\n' "credinet-backup: verify (sha256, full decode)" "$verify_s" "-"
 printf '%-44s %10.1f %10s\n' "credinet-backup run, end to end" "$ours_time" "-"
 printf '%-44s %10.1f %10s\n' "restore drill (restore + checksum compare)" "$drill_time" "-"
+printf '%-44s %10.1f %10s\n' "baseline: pg_restore -j2 (seekable dump)" "$base_restore" "-"
+printf '%-44s %10.1f %10s\n' "ours: set -> pg_restore, one stream" "$ours_restore" "-"
