@@ -45,3 +45,53 @@ def test_committed_vault_files_are_fake_or_encrypted():
         else:
             values = [line for line in text.splitlines() if re.match(r"^vault_\w+:", line)]
             assert all("!vault" in line for line in values), path
+
+
+# `-e key=value` gives strings: a boolean input used bare is "true"/"false" text (a
+# non-empty string is truthy in Jinja, a str conditional is refused by ansible-core 2.19).
+# The argument specs refuse what is no boolean; every use converts with `| bool`.
+JINJA = re.compile(r"{{(.*?)}}|{%(.*?)%}", re.S)
+# Function parameters always passed as literals by the role itself.
+BOOL_PASS_THROUGH = {"app_switch_fetch"}
+
+
+def bool_inputs():
+    import yaml
+    names = set()
+    for spec in ROOT.glob("roles/*/meta/argument_specs.yml"):
+        for entry in yaml.safe_load(spec.read_text())["argument_specs"].values():
+            names |= {n for n, o in (entry.get("options") or {}).items() if o.get("type") == "bool"}
+    return names - BOOL_PASS_THROUGH
+
+
+def expressions(path):
+    """(line number, expression) of every Jinja expression and `when:` condition of a file."""
+    text = text_of(path)
+    for match in JINJA.finditer(text):
+        yield text.count("\n", 0, match.start()) + 1, match.group(1) or match.group(2)
+    if path.suffix == ".yml":
+        block = None
+        for number, line in enumerate(text.splitlines(), 1):
+            stripped = line.strip()
+            if re.match(r"(- )?(when|failed_when|changed_when|until|that):", stripped):
+                rest = stripped.split(":", 1)[1].strip()
+                block = len(line) - len(line.lstrip()) if not rest or rest in (">-", "|", ">") else None
+                if rest and block is None:
+                    yield number, rest
+            elif block is not None and stripped and len(line) - len(line.lstrip()) > block:
+                yield number, stripped.lstrip("- ")
+            elif stripped:
+                block = None
+
+
+def test_boolean_inputs_are_converted_wherever_they_are_used():
+    names = bool_inputs()
+    assert {"offsite_enabled", "security_ssh_allow_root_key", "app_force"} <= names
+    bare = re.compile(r"(?<!['\"])\b(%s)\b(?!\s*\|\s*(bool|credinet_bool)\b)(?!\s*[:=])" % "|".join(sorted(names)))
+    offenders = []
+    for path in sorted(ROOT.glob("roles/*/tasks/*.yml")) + sorted(ROOT.glob("roles/*/vars/*.yml")) + \
+            sorted(ROOT.glob("roles/*/templates/**/*.j2")) + sorted(ROOT.glob("playbooks/*.yml")):
+        for number, expression in expressions(path):
+            for match in bare.finditer(expression):
+                offenders.append("%s:%d %s" % (path.relative_to(ROOT), number, match.group(1)))
+    assert not offenders, "boolean inputs used without | bool:\n" + "\n".join(offenders)
