@@ -21,6 +21,7 @@ import traceback
 import zoneinfo
 
 from . import messages
+from . import notify as _notify
 
 DEFAULT_TIMEZONE = "America/Mexico_City"
 # The notifier gives every channel its own deadline and sends them in parallel; this bounds
@@ -280,6 +281,21 @@ def handle_signals():
 FALLBACK_CONFIG = {"notify_command": "/usr/local/bin/credinet-notify", "state_dir": "/var/lib/credinet"}
 
 
+NOTIFY_ENV = "/etc/credinet/notify.env"
+SECRET_KEY_WORDS = ("password", "token", "secret", "webhook")
+
+
+def known_secrets(cfg, notify_env=NOTIFY_ENV):
+    """What a crash report could quote: the notifier's secrets and any secret-named job setting."""
+    found = [v for k, v in cfg.items() if isinstance(v, str) and v and any(w in k.lower() for w in SECRET_KEY_WORDS)]
+    try:
+        with open(cfg.get("notify_env_file", notify_env), encoding="utf-8") as fh:
+            found += _notify.secrets_of(_notify.parse_env(fh.read()))
+    except (OSError, UnicodeDecodeError):
+        pass
+    return found
+
+
 def main(command, run, failure_event, config_path):
     """Top level of a host command: no failure ends it without a notification.
 
@@ -294,11 +310,12 @@ def main(command, run, failure_event, config_path):
         cfg = load_config(config_path)
         return run(cfg)
     except JobError as exc:
-        log("ERROR: %s", exc)
-        error = str(exc)
+        error = _notify.redact(exc, known_secrets(cfg))
+        log("ERROR: %s", error)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: report, then fail
-        log("UNEXPECTED ERROR in %s: %s\n%s", command, exc, traceback.format_exc())
-        error = "%s: %s" % (type(exc).__name__, exc)
+        secrets = known_secrets(cfg)
+        log("UNEXPECTED ERROR in %s: %s", command, _notify.redact(traceback.format_exc(), secrets))
+        error = _notify.redact("%s: %s" % (type(exc).__name__, exc), secrets)
     record = notify(cfg, failure_event, "critical", failure_text(cfg, failure_event, error[:1000]))
     record_notification(cfg, record)
     return 1

@@ -278,6 +278,23 @@ class TestMain:
         record = json.loads((tmp_path / "state" / "notifications.jsonl").read_text())
         assert record["event"] == "backup_failed" and record["result"] == "sent"
 
+    def test_a_crash_report_quotes_no_secret(self, tmp_path, cfg, notifier, process_state, capsys):
+        token = "123456:FAKE-bot-token-for-tests"
+        (tmp_path / "notify.env").write_text("TELEGRAM_BOT_TOKEN='%s'\n" % token)
+        path = tmp_path / "job.json"
+        path.write_text(json.dumps(dict(cfg, notify_env_file=str(tmp_path / "notify.env"), db_password="hunter2-fake")))
+
+        def run(cfg):
+            raise ValueError("cannot post to https://api.telegram.org/bot%s/x with hunter2-fake (%s)"
+                             % (token, token.replace(":", "%3A")))
+
+        assert job.main("credinet-backup run", run, "backup_failed", str(path)) == 1
+        logged = capsys.readouterr().out
+        (call,) = notifier.calls()
+        for text in (logged, " ".join(call["argv"])):
+            assert "ValueError" in text and "***" in text
+            assert "FAKE-bot-token" not in text and "hunter2" not in text
+
     def test_a_job_error_is_notified_with_its_message(self, config, notifier, process_state):
         def run(cfg):
             raise job.JobError("database container not running")
