@@ -69,6 +69,22 @@ def test_published_ports_answer_only_when_public(client, prod, prod_ip, once):
     assert "docker-published port not public" in prod.check_output("nft list chain inet credinet forward")
 
 
+def test_effective_ssh_settings_and_counted_drops(client, prod, prod_ip, once):
+    effective = prod.check_output("sshd -T -C user=jair,host=client,addr=%s" % prod_ip).splitlines()
+    assert "passwordauthentication no" in effective and "kbdinteractiveauthentication no" in effective
+    assert {"permitrootlogin without-password", "permitrootlogin prohibit-password"} & set(effective), "root: a key only"
+    assert {"allowgroups credinet-ops", "allowgroups root"} <= set(effective)
+    ciphers = next(line for line in effective if line.startswith("ciphers ")).split()[1].split(",")
+    assert ciphers and all(c.endswith(("-gcm@openssh.com", "poly1305@openssh.com")) or "-ctr" in c for c in ciphers), ciphers
+    assert not any("cbc" in c or "3des" in c for c in ciphers)
+    dropped = "nft list chain inet credinet input | grep 'inbound not allowed'"
+    before = int(prod.check_output(dropped).split("packets ")[1].split()[0])
+    assert not reachable(client, prod_ip, 9999, seconds=1)
+    assert int(prod.check_output(dropped).split("packets ")[1].split()[0]) > before, "the refused packet was counted"
+    assert prod.file("/etc/security/limits.d/credinet-core.conf").contains(r"^\* hard core 0$")
+    assert prod.file("/etc/systemd/coredump.conf.d/credinet.conf").contains("^Storage=none$")
+
+
 def test_rules_survive_a_docker_restart(client, prod, prod_ip, once):
     prod.run_expect([0], "systemctl restart docker")
     assert wait_until(lambda: http_get(prod, "http://127.0.0.1:8000/health")[0] == 200, seconds=90)
