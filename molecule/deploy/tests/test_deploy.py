@@ -169,6 +169,11 @@ def test_dirty_checkout_is_refused(host, hostname, playbook, scenario_dir, prod_
         assert result.rc != 0
         assert "has local modifications" in result.output and "M frontend/index.html" in result.output
         assert result.recap(hostname)["changed"] == 0
+        before = release(host)
+        rollback = playbook(scenario_dir.parents[1] / "playbooks" / "rollback.yml", hostname)
+        assert rollback.rc != 0 and "has local modifications" in rollback.output, "a manual rollback is guarded too"
+        assert rollback.recap(hostname)["changed"] == 0 and release(host) == before
+        assert "hack" in host.file(APP + "/frontend/index.html").content_string, "the edit is left alone"
     finally:
         host.run_expect([0], "runuser -u jair -- git -C %s checkout -- frontend/index.html" % APP)
 

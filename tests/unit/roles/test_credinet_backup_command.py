@@ -205,6 +205,43 @@ def test_run_prunes_while_it_holds_the_job_lock(cfg, monkeypatch):
     assert state["pruned_under_lock"] is True
 
 
+def test_a_run_over_its_time_limit_fails_clearly_and_leaves_no_partial(cfg, monkeypatch, tmp_path):
+    """A dump stuck behind a lock must not hold the job lock forever: run_timeout_seconds ends it."""
+    import contextlib
+    import time as time_
+
+    partial = tmp_path / "stuck.partial"
+    reported = {}
+
+    def stuck(_cfg, _t0, partials):
+        partial.write_text("half a dump")
+        partials.append(str(partial))
+        time_.sleep(5)
+        return {"status": "good"}
+
+    monkeypatch.setattr(cmd.job, "locked", lambda _cfg: contextlib.nullcontext())
+    monkeypatch.setattr(cmd, "backup_once", stuck)
+    monkeypatch.setattr(cmd, "report_run", lambda _cfg, result, *a: reported.update(result))
+    started = time_.monotonic()
+    assert cmd.cmd_run(dict(cfg, run_timeout_seconds=1), cmd.parser().parse_args(["run", "--no-prune"])) == 1
+    assert time_.monotonic() - started < 4
+    assert reported["status"] == "failed" and "run_timeout_seconds" in reported["error"]
+    assert not partial.exists()
+
+
+def test_a_refused_prune_is_alerted(cfg, monkeypatch):
+    """A clock jump makes retention refuse to delete: the operators hear of it (critical)."""
+    sent = []
+    monkeypatch.setattr(cmd.job.Outcome, "report", lambda self: None)
+    monkeypatch.setattr(cmd.job, "notify", lambda _cfg, event, level, text: sent.append((event, level, text)) or {})
+    monkeypatch.setattr(cmd.job, "record_notification", lambda *a: None)
+    result = {"status": "good", "key": "k", "size": 1, "verify_ok": 1, "anomaly": 0, "warning": None,
+              "prune_refused": 1, "prune_error": "newest set dated after the clock"}
+    cmd.report_run(cfg, result, 0.0, 1.0)
+    assert [(e, lvl) for e, lvl, _ in sent] == [("backup_prune_refused", "critical")]
+    assert "newest set dated after the clock" in sent[0][2]
+
+
 def test_run_no_post_skips_the_post_success_command(cfg, monkeypatch):
     """A pre-deploy backup (`run --no-prune --no-post`) must not wait for the offsite upload."""
     import contextlib
