@@ -95,3 +95,16 @@ def test_boolean_inputs_are_converted_wherever_they_are_used():
             for match in bare.finditer(expression):
                 offenders.append("%s:%d %s" % (path.relative_to(ROOT), number, match.group(1)))
     assert not offenders, "boolean inputs used without | bool:\n" + "\n".join(offenders)
+
+
+def test_every_role_entry_point_used_has_an_argument_spec():
+    import yaml
+    used = set()
+    for path in list(ROOT.glob("playbooks/*.yml")) + list(ROOT.glob("roles/*/tasks/*.yml")):
+        text = text_of(path)
+        for match in re.finditer(r"name:\s*(\w+)\s*\n\s*tasks_from:\s*([\w.]+)", text):
+            used.add((match.group(1), match.group(2).removesuffix(".yml")))
+    assert ("app", "lock") in used and ("security", "preflight") in used
+    missing = [(role, entry) for role, entry in sorted(used)
+               if entry not in yaml.safe_load((ROOT / "roles" / role / "meta/argument_specs.yml").read_text())["argument_specs"]]
+    assert not missing, "entry points without an argument spec: %s" % missing
