@@ -4,6 +4,7 @@
 a pushed branch `x/refs/heads/main` is listed too, and sorted first. Only the line whose ref is
 exactly refs/heads/<branch> may decide what production deploys.
 """
+import fnmatch
 import re
 
 _LINE = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})\t(\S+)$")
@@ -26,6 +27,21 @@ def branch_name_valid(name):
     return isinstance(name, str) and 0 < len(name) <= 200 and not _BAD_REF.search(name) and name != "HEAD"
 
 
+def ref_allowed(name, patterns):
+    """True when branch `name` matches one of `patterns`: exact names, or shell globs where `*`
+    stays within one path segment (dev's `feature/*` allows feature/x, not feature/x/y)."""
+    if not branch_name_valid(name):
+        return False
+    for pattern in patterns or []:
+        pattern = str(pattern)
+        if pattern == name:
+            return True
+        if any(c in pattern for c in "*?[") and len(pattern.split("/")) == len(name.split("/")) and all(
+                fnmatch.fnmatchcase(part, glob) for part, glob in zip(name.split("/"), pattern.split("/"))):
+            return True
+    return False
+
+
 def branch_of(full_ref):
     """'main' from 'refs/heads/main'; '' for a detached HEAD or anything else."""
     text = str(full_ref or "").strip()
@@ -40,4 +56,5 @@ class FilterModule:
             "credinet_ls_remote_sha": ls_remote_sha,
             "credinet_branch_name_valid": branch_name_valid,
             "credinet_branch_of": branch_of,
+            "credinet_ref_allowed": ref_allowed,
         }

@@ -31,7 +31,9 @@ def test_environment_hosts(env, host, address, branch):
     assert hv["ansible_host"] == address
     assert hv["credinet_env"] == env
     assert hv["credinet_app_branch"] == branch
-    assert hv["credinet_app_allowed_refs"] == [branch]
+    # prod deploys main only; dev deploys develop and a developer's own branches (-e app_ref=...).
+    allowed = hv["credinet_app_allowed_refs"]
+    assert allowed[0] == branch and (allowed == ["main"] if env == "prod" else "feature/*" in allowed)
     assert hv["credinet_timezone"] == "America/Mexico_City"
     assert hv["credinet_backup_dir"] == "/var/backups/credinet"
     assert host in data[env]["hosts"]

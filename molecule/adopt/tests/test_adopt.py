@@ -145,6 +145,20 @@ def test_dev_feature_branch_and_local_edits_survive(host, dev_only):
     assert host.check_output("runuser -u jair -- sha256sum %s/frontend/index.html" % APP) == before(host, "edited").strip()
 
 
+def test_dev_accepts_a_developers_branch_but_never_deploys_over_local_edits(host, hostname, playbook, scenario_dir,
+                                                                            dev_only):
+    develop = git("--git-dir", str(REPO), "rev-parse", "refs/heads/develop")
+    git("--git-dir", str(REPO), "update-ref", "refs/heads/feature/prueba-dev", develop)
+    try:
+        result = playbook(scenario_dir / "deploy.yml", hostname, "-e", "app_ref=feature/prueba-dev")
+        assert result.rc != 0 and "has local modifications" in result.output, result.output[-3000:]
+        assert "may be deployed here" not in result.output, "dev accepts -e app_ref=feature/..."
+        assert result.recap(hostname)["changed"] == 0
+        test_dev_feature_branch_and_local_edits_survive(host, None)
+    finally:
+        git("--git-dir", str(REPO), "update-ref", "-d", "refs/heads/feature/prueba-dev")
+
+
 def test_safe_docker_keeps_the_operators_habit(host, prod_only):
     ps = host.run("runuser -u jair -- safe-docker ps --format json")
     assert ps.rc == 0 and PROJECT in ps.stdout, "safe-docker ps = docker compose ps in the app folder"

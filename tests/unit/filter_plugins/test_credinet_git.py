@@ -7,8 +7,8 @@ import pytest
 from conftest import load_source
 
 _git = load_source("filter_plugins/credinet_git.py")
-FilterModule, ls_remote_sha, branch_name_valid, branch_of = (
-    _git.FilterModule, _git.ls_remote_sha, _git.branch_name_valid, _git.branch_of)
+FilterModule, ls_remote_sha, branch_name_valid, branch_of, ref_allowed = (
+    _git.FilterModule, _git.ls_remote_sha, _git.branch_name_valid, _git.branch_of, _git.ref_allowed)
 
 MAIN, HOSTILE, DEV, TAG = "a" * 40, "b" * 40, "c" * 40, "d" * 40
 SHA256 = "0123456789abcdef" * 4
@@ -155,4 +155,24 @@ def test_filters_are_registered():
         "credinet_ls_remote_sha": ls_remote_sha,
         "credinet_branch_name_valid": branch_name_valid,
         "credinet_branch_of": branch_of,
+        "credinet_ref_allowed": ref_allowed,
     }
+
+
+@pytest.mark.parametrize("name, patterns, allowed", [
+    ("main", ["main"], True),
+    ("develop", ["main"], False),
+    ("feature/reporte", ["develop", "feature/*"], True),
+    ("feature/a/b", ["feature/*"], False),
+    ("feature", ["feature/*"], False),
+    ("x/refs/heads/main", ["main"], False),
+    ("mainx", ["main"], False),
+    ("fix/42", ["fix/[0-9]*"], True),
+    ("feature/..", ["feature/*"], False),
+    ("feature/a b", ["feature/*"], False),
+    ("main", [], False),
+    ("main", None, False),
+    ("*", ["*"], False),
+])
+def test_ref_allowed(name, patterns, allowed):
+    assert ref_allowed(name, patterns) is allowed

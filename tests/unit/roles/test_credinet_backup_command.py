@@ -372,3 +372,26 @@ def test_a_signal_just_after_the_commit_is_no_failure(monkeypatch):
     monkeypatch.setattr(cmd.time, "sleep", lambda _s: None)
     cmd.swap_databases("cid", "credinet", "credinet", "credinet__restore_1", "credinet__pre_restore_1")
     assert cluster.databases == {"credinet": True, "credinet__pre_restore_1": True}
+
+
+@pytest.mark.parametrize("allow, refused", [(False, True), (True, False)])
+def test_a_set_of_another_environment_is_refused_unless_allowed(cfg, monkeypatch, allow, refused):
+    """A prod backup restored on dev is legitimate only when asked for; nothing is touched otherwise."""
+    import contextlib
+    import types
+
+    backup = types.SimpleNamespace(key="credinet_credinet_20261129T020000", status=sets.GOOD, dump="/nonexistent")
+    manifest = types.SimpleNamespace(env="prod", host="credicuenta3", dump=types.SimpleNamespace(sha256="x"),
+                                     row_counts=lambda: {})
+    touched = []
+    monkeypatch.setattr(cmd.job, "locked", lambda _cfg: contextlib.nullcontext())
+    monkeypatch.setattr(cmd, "find_set", lambda _cfg, _key: backup)
+    monkeypatch.setattr(cmd, "manifest_of", lambda _cfg, _b: manifest)
+    monkeypatch.setattr(cmd.job, "sha256_of", lambda path: touched.append("sha256") or "y")
+    args = cmd.parser().parse_args(["restore", "--yes"] + (["--allow-other-env"] if allow else []))
+    with pytest.raises(cmd.job.JobError) as failure:
+        cmd.restore(dict(cfg, env="dev"), args, {"app": "untouched"})
+    if refused:
+        assert "refusing to mix environments" in str(failure.value) and touched == []
+    else:
+        assert "sha256" in str(failure.value), "allowed: it went on to the checksum check"
