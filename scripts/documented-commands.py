@@ -6,7 +6,7 @@ A command is the text from `ansible-playbook` to the end of its code span, line 
 comment. Optional parts written `[...]` give one variant without them and one with all of them;
 `<placeholders>` are filled from SAMPLES (the same way for every command).
 
-Used by tests/docs/test_documented_commands.py (every command parses and its -e values are
+Used by tests/unit/scripts/test_documented_commands.py (every command parses and its -e values are
 valid) and by molecule/sandbox/tests/test_documented_commands.py (the ones that can run in the
 sandbox run there). `python3 scripts/documented-commands.py` lists them.
 """
@@ -26,6 +26,7 @@ SAMPLES = {
     "<key>": "latest",
     "<host>": "credicuenta3",
     "<branch>": "main",
+    "<name>": "reporte-cartera",
 }
 
 
@@ -83,6 +84,24 @@ def extract(root=ROOT):
         for command in commands_in_playbook(path.read_text()):
             for variant in variants(command):
                 found.setdefault(fill(variant), []).append(str(path.relative_to(root)))
+    return found
+
+
+OVERRIDE = re.compile(r"(?<![\w-])-e ([a-z_]+)=([^\s`|)]+)")
+
+
+def overrides(root=ROOT):
+    """{(key, value): [where]} of every `-e key=value` the documentation mentions, inside a
+    command or in prose (`-e app_force=true redeploys it`): each must name a declared input."""
+    markdown, playbooks = sources(root)
+    found = {}
+    for path in markdown + playbooks:
+        text = path.read_text()
+        if path.suffix == ".yml":
+            text = "\n".join(line for line in text.splitlines() if line.startswith("#"))
+        for match in OVERRIDE.finditer(text):
+            key, value = match.group(1), fill(match.group(2)).rstrip(".,;:'\"]")
+            found.setdefault((key, value), []).append(str(path.relative_to(root)))
     return found
 
 

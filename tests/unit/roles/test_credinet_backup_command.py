@@ -382,7 +382,7 @@ def test_a_set_of_another_environment_is_refused_unless_allowed(cfg, monkeypatch
 
     backup = types.SimpleNamespace(key="credinet_credinet_20261129T020000", status=sets.GOOD, dump="/nonexistent")
     manifest = types.SimpleNamespace(env="prod", host="credicuenta3", dump=types.SimpleNamespace(sha256="x"),
-                                     row_counts=lambda: {})
+                                     row_counts=dict)
     touched = []
     monkeypatch.setattr(cmd.job, "locked", lambda _cfg: contextlib.nullcontext())
     monkeypatch.setattr(cmd, "find_set", lambda _cfg, _key: backup)

@@ -72,3 +72,16 @@ def test_placeholders_and_optional_parts():
         == ["ansible-playbook -i a b.yml"]
     assert DOCS.parse("ansible-playbook -i inventories/prod playbooks/d.yml --vault-id prod@prompt -e a=b=c --check") == (
         "playbooks/d.yml", "inventories/prod", {"a": "b=c"}, ["--vault-id", "prod@prompt", "--check"])
+
+
+def test_every_documented_override_is_a_declared_input_with_a_valid_value():
+    """`-e key=value` written in prose too (not only in full command lines): an operator types it."""
+    found = DOCS.overrides()
+    assert ("app_force", "true") in found, "the forced redeploy is documented"
+    for (key, value), where in sorted(found.items()):
+        kind = declared_inputs().get(key)
+        assert kind, "-e %s (documented in %s) is no declared input" % (key, where)
+        if kind == "bool":
+            assert value.lower() in STRICT_BOOLS, "-e %s=%s (%s) is not a boolean" % (key, value, where)
+        if kind == "int":
+            assert value.lstrip("-").isdigit(), "-e %s=%s (%s) is not a number" % (key, value, where)
