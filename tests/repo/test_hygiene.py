@@ -108,3 +108,12 @@ def test_every_role_entry_point_used_has_an_argument_spec():
     missing = [(role, entry) for role, entry in sorted(used)
                if entry not in yaml.safe_load((ROOT / "roles" / role / "meta/argument_specs.yml").read_text())["argument_specs"]]
     assert not missing, "entry points without an argument spec: %s" % missing
+
+
+def test_shared_code_has_one_import_path():
+    """credinet_ops is imported as a package (installed on hosts, ansible.module_utils in plugins):
+    nobody edits sys.path to find it, and no second copy of a module exists."""
+    python = [p for p in tracked_files() if p.suffix == ".py" or text_of(p).startswith("#!/usr/bin/env python3")]
+    assert not [str(p.relative_to(ROOT)) for p in python if re.search(r"sys\.path\.(insert|append)|sys\.path\s*[+=]", text_of(p))]
+    names = [p.name for p in ROOT.glob("module_utils/**/*.py") if p.name != "__init__.py"]
+    assert len(names) == len(set(names)), "two modules of the same name"
