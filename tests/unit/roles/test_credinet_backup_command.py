@@ -395,3 +395,53 @@ def test_a_set_of_another_environment_is_refused_unless_allowed(cfg, monkeypatch
         assert "refusing to mix environments" in str(failure.value) and touched == []
     else:
         assert "sha256" in str(failure.value), "allowed: it went on to the checksum check"
+
+
+@pytest.mark.parametrize("healthy, app_state", [(True, "up"), (False, "down")])
+def test_a_failed_swap_starts_the_stopped_services_again_and_says_whether_the_app_is_up(cfg, monkeypatch, healthy,
+                                                                                       app_state):
+    import contextlib
+    import types
+
+    backup = types.SimpleNamespace(key="credinet_credinet_20261129T020000", status=sets.GOOD, dump="/d")
+    manifest = types.SimpleNamespace(env="", host="h", dump=types.SimpleNamespace(sha256="s"), row_counts=dict)
+    actions = []
+
+    class FakePsql:
+        def __init__(self, *a):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+        def query(self, *a, **k):
+            return []
+
+    def fake_swap(*a):
+        actions.append("swap")
+        raise cmd.job.JobError('database "credinet" is being accessed by other users')
+
+    monkeypatch.setattr(cmd.job, "locked", lambda _cfg: contextlib.nullcontext())
+    monkeypatch.setattr(cmd, "find_set", lambda _cfg, _key: backup)
+    monkeypatch.setattr(cmd, "manifest_of", lambda _cfg, _b: manifest)
+    monkeypatch.setattr(cmd.job, "sha256_of", lambda path: "s")
+    monkeypatch.setattr(cmd.pg, "db_container", lambda _cfg: "cid")
+    monkeypatch.setattr(cmd.pg, "container_facts", lambda _cid: {})
+    monkeypatch.setattr(cmd.pg, "db_identity", lambda _cfg, _facts: ("credinet", "credinet"))
+    monkeypatch.setattr(cmd.pg, "Psql", FakePsql)
+    monkeypatch.setattr(cmd.pg, "table_stats", lambda *a: {})
+    monkeypatch.setattr(cmd.pg, "compare_stats", lambda *a: [])
+    monkeypatch.setattr(cmd, "restore_into", lambda *a: actions.append("restore_into"))
+    monkeypatch.setattr(cmd, "compose_services", lambda _cfg, services, action: actions.append((action, list(services)))
+                        or list(services))
+    monkeypatch.setattr(cmd, "swap_databases", fake_swap)
+    monkeypatch.setattr(cmd, "wait_http", lambda url: healthy)
+    state = {"app": "untouched"}
+    with pytest.raises(cmd.job.JobError, match="being accessed"):
+        cmd.restore(dict(cfg, app_services=["backend", "frontend"], health_url="http://127.0.0.1:8000/health"),
+                    cmd.parser().parse_args(["restore", "--yes"]), state)
+    assert actions == ["restore_into", ("stop", ["backend", "frontend"]), "swap", ("start", ["backend", "frontend"])]
+    assert state["app"] == app_state, "the failure notification says whether the app is up"
