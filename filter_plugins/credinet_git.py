@@ -32,6 +32,8 @@ def ref_allowed(name, patterns):
     stays within one path segment (dev's `feature/*` allows feature/x, not feature/x/y)."""
     if not branch_name_valid(name):
         return False
+    if isinstance(patterns, str):  # one pattern given as a string, not its characters
+        patterns = [patterns]
     for pattern in patterns or []:
         pattern = str(pattern)
         if pattern == name:

@@ -40,7 +40,8 @@ RETURN = r"""
 project: {description: The project to use., returned: always, type: str}
 project_source: {description: configured, running, env_file, stopped or folder., returned: always, type: str}
 running: {description: Whether a container of the project runs., returned: always, type: bool}
-services: {description: "{service: {id, state, image, image_id, running}} of the project.", returned: always, type: dict}
+services: {description: "{service: {id, state, health, image, image_id, running}} of the project.", returned: always, type: dict}
+config_services: {description: "Services the app's Compose configuration declares ([] = unreadable).", returned: always, type: list}
 config_files: {description: Compose files the running project was started with., returned: always, type: list}
 db_container: {description: Id of the project's database container ('' = none)., returned: always, type: str}
 db_volume: {description: The project's database volume ('' = unknown)., returned: always, type: str}
@@ -109,6 +110,7 @@ def project_services(containers, project):
             continue
         state = (c.get("State") or {})
         entry = {"id": c.get("Id", ""), "state": state.get("Status", ""), "running": bool(state.get("Running")),
+                 "health": (state.get("Health") or {}).get("Status", ""),
                  "image": (c.get("Config") or {}).get("Image", ""), "image_id": c.get("Image", ""),
                  "config_files": lab.get(LABEL + "project.config_files", "")}
         current = services.get(lab.get(LABEL + "service", ""))
@@ -193,16 +195,18 @@ class Docker:
 
     def config_volume_keys(self, app_dir, project, db_service):
         """Named volumes of the database service in the app's own Compose configuration (the keys
-        of volumes that may exist without any container: after `docker compose down`)."""
+        of volumes that may exist without any container: after `docker compose down`), its image,
+        and the names of every service the configuration declares."""
         rc, out = self.run("compose", "--project-directory", app_dir, "-p", project, "config", "--format", "json",
                            check=False)
         try:
             config = json.loads(out) if rc == 0 else {}
         except ValueError:
-            return set(), ""
-        service = (config.get("services") or {}).get(db_service) or {}
+            return set(), "", []
+        services = config.get("services") or {}
+        service = services.get(db_service) or {}
         keys = {v.get("source") for v in service.get("volumes") or [] if isinstance(v, dict) and v.get("type") == "volume"}
-        return keys - {None, ""}, service.get("image", "")
+        return keys - {None, ""}, service.get("image", ""), sorted(services)
 
     def row_counts(self, container, tables):
         env = dict(e.split("=", 1) for e in (container.get("Config") or {}).get("Env") or [] if "=" in e)
@@ -231,7 +235,7 @@ def main():
     if not module.get_bin_path("docker"):  # Docker not installed yet: nothing runs
         project, source = choose_project(p["project"], [], p["app_dir"], env_text)
         module.exit_json(changed=False, project=project, project_source=source, running=False, services={},
-                         config_files=[], db_container="", db_volume="", db_initialised=False, other_volumes=[],
+                         config_services=[], config_files=[], db_container="", db_volume="", db_initialised=False, other_volumes=[],
                          refusal=None, env_values={k: compose.env_value(env_text, k) for k in compose.ENV_KEYS})
     docker = Docker(module)
     containers = docker.compose_containers()
@@ -254,8 +258,8 @@ def main():
               and (in_dir(c, p["app_dir"]) or labels(c).get(LABEL + "project") == project)]
     mounted = [data_volume(c, p["pgdata"])[0] for c in app_db]
     keys = {(v.get("Labels") or {}).get(LABEL + "volume") for v in docker.inspect("volume", [m for m in mounted if m])}
-    config_keys, config_image = docker.config_volume_keys(p["app_dir"], project, p["db_service"]) \
-        if os.path.isdir(p["app_dir"]) else (set(), "")
+    config_keys, config_image, result["config_services"] = docker.config_volume_keys(p["app_dir"], project, p["db_service"]) \
+        if os.path.isdir(p["app_dir"]) else (set(), "", [])
     keys |= config_keys
     # Probe with the exact image of a database container (never pulled), else the configured one.
     image = (db_full or (app_db[0] if app_db else {})).get("Image", "") or config_image

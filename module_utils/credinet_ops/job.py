@@ -285,13 +285,29 @@ NOTIFY_ENV = "/etc/credinet/notify.env"
 SECRET_KEY_WORDS = ("password", "token", "secret", "webhook")
 
 
+def _secret_values(value, secret_key=False):
+    """Values under secret-named keys, at any depth (numbers too: a YAML password may be one)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _secret_values(item, secret_key or any(w in str(key).lower() for w in SECRET_KEY_WORDS))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _secret_values(item, secret_key)
+    elif secret_key and not isinstance(value, bool) and isinstance(value, (str, int, float)) and str(value):
+        yield str(value)
+
+
 def known_secrets(cfg, notify_env=NOTIFY_ENV):
-    """What a crash report could quote: the notifier's secrets and any secret-named job setting."""
-    found = [v for k, v in cfg.items() if isinstance(v, str) and v and any(w in k.lower() for w in SECRET_KEY_WORDS)]
+    """What a crash report could quote: the notifier's secrets and any secret-named job setting.
+    Never fails (it runs while a failure is being reported)."""
+    found = []
     try:
-        with open(cfg.get("notify_env_file", notify_env), encoding="utf-8") as fh:
-            found += _notify.secrets_of(_notify.parse_env(fh.read()))
-    except (OSError, UnicodeDecodeError):
+        found += _secret_values(cfg)
+        path = cfg.get("notify_env_file", notify_env)
+        if isinstance(path, str) and os.path.getsize(path) < 1 << 20:
+            with open(path, encoding="utf-8") as fh:
+                found += _notify.secrets_of(_notify.parse_env(fh.read()))
+    except Exception:  # noqa: BLE001 - a report without this mask beats no report
         pass
     return found
 

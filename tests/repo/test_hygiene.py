@@ -87,7 +87,7 @@ def expressions(path):
 def test_boolean_inputs_are_converted_wherever_they_are_used():
     names = bool_inputs()
     assert {"offsite_enabled", "security_ssh_allow_root_key", "app_force"} <= names
-    bare = re.compile(r"(?<!['\"])\b(%s)\b(?!\s*\|\s*(bool|credinet_bool)\b)(?!\s*[:=])" % "|".join(sorted(names)))
+    bare = re.compile(r"(?<!['\"])\b(%s)\b(?!\s*\|\s*(bool|credinet_bool)\b)(?!\s*:)(?!\s*=[^=])" % "|".join(sorted(names)))
     offenders = []
     for path in sorted(ROOT.glob("roles/*/tasks/*.yml")) + sorted(ROOT.glob("roles/*/vars/*.yml")) + \
             sorted(ROOT.glob("roles/*/templates/**/*.j2")) + sorted(ROOT.glob("playbooks/*.yml")):

@@ -155,6 +155,25 @@ def test_dev_accepts_a_developers_branch_but_never_deploys_over_local_edits(host
         assert "may be deployed here" not in result.output, "dev accepts -e app_ref=feature/..."
         assert result.recap(hostname)["changed"] == 0
         test_dev_feature_branch_and_local_edits_survive(host, None)
+        jair = "runuser -u jair -- git -C %s " % APP
+        wip = host.check_output(jair + "rev-parse HEAD")
+        host.run_expect([0], jair + "stash -q")
+        try:
+            # A local branch of that name holding a commit the remote lacks: never moved past it.
+            host.run_expect([0], jair + "branch feature/prueba-dev " + wip)
+            result = playbook(scenario_dir / "deploy.yml", hostname, "-e", "app_ref=feature/prueba-dev")
+            assert result.rc != 0 and "commit(s) that" in result.output, result.output[-3000:]
+            assert host.check_output(jair + "rev-parse feature/prueba-dev") == wip
+            host.run_expect([0], jair + "branch -D feature/prueba-dev")
+            # Clean, nothing to lose: dev deploys the developer's branch.
+            result = playbook(scenario_dir / "deploy.yml", hostname, "-e", "app_ref=feature/prueba-dev")
+            assert result.rc == 0, result.output[-3000:]
+            assert host.check_output(jair + "symbolic-ref HEAD") == "refs/heads/feature/prueba-dev"
+            assert host.check_output(jair + "rev-parse HEAD") == develop
+            assert host.check_output(jair + "rev-parse feature/reporte-cartera") == wip, "the WIP commit stays"
+        finally:
+            host.run_expect([0], jair + "checkout -q feature/reporte-cartera")
+            host.run_expect([0], jair + "stash pop -q")
     finally:
         git("--git-dir", str(REPO), "update-ref", "-d", "refs/heads/feature/prueba-dev")
 

@@ -81,12 +81,15 @@ def test_a_no_op_deploy_reads_and_stops_unless_a_service_is_down(host, hostname,
     assert result.recap(hostname)["changed"] == 0
     assert "nothing to deploy" in result.output
     assert "Lock | " not in result.output and "Ensure | " not in result.output
-    frontend = "docker ps -q --filter label=com.docker.compose.service=frontend"
+    frontend = "docker ps -aq --filter label=com.docker.compose.service=frontend"
     host.check_output("docker stop $(%s)" % frontend)
-    result = deploy(playbook, scenario_dir, hostname, check=True)
-    assert "nothing to deploy" not in result.output
-    assert result.recap(hostname)["changed"] > 0, "the stopped service was started again"
-    assert host.check_output(frontend), "frontend runs again"
+    try:
+        result = deploy(playbook, scenario_dir, hostname, check=True)
+        assert "nothing to deploy" not in result.output
+        assert result.recap(hostname)["changed"] > 0, "the stopped service was started again"
+        assert host.check_output(frontend.replace("-aq", "-q")), "frontend runs again"
+    finally:
+        host.run("docker start $(%s)" % frontend)
     assert health(host)[1]["version"] == release(host)["sha"]
 
 

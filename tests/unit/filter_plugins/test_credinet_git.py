@@ -173,6 +173,8 @@ def test_filters_are_registered():
     ("main", [], False),
     ("main", None, False),
     ("*", ["*"], False),
+    ("m", "main", False),
+    ("main", "main", True),
 ])
 def test_ref_allowed(name, patterns, allowed):
     assert ref_allowed(name, patterns) is allowed

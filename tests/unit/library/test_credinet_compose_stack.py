@@ -124,9 +124,10 @@ def test_project_services_of_the_recorded_stack():
     assert sorted(services) == ["backend", "frontend", "postgres"]
     assert services["postgres"] == {
         "id": "8962d33cb1dbecd11015b285ef29259bd7a9e26c4f3bb2a6aca55bf4874db0e9", "state": "running", "running": True,
-        "image": "postgres:17", "image_id": "sha256:4087dc7077fd2fe223c650e6b29f9e00497eeb9384551a9633ec2363f51c83ab",
+        "health": "healthy", "image": "postgres:17", "image_id": "sha256:4087dc7077fd2fe223c650e6b29f9e00497eeb9384551a9633ec2363f51c83ab",
         "config_files": RECORDED_DIR + "/docker-compose.yml,/etc/credinet-compose/credinet.override.yml"}
     assert services["backend"]["image"] == "credinet-backend:f727416f156530c64341f1e817b6e18fa346d88e"
+    assert services["frontend"]["health"] == "", "no healthcheck: no health status"
     assert module.project_services(list(stack().values()), "credinet") == {}
 
 
@@ -314,6 +315,7 @@ def test_the_running_stack_is_discovered(app_dir, docker, capsys):
     assert out["db_container"] == "8962d33cb1dbecd11015b285ef29259bd7a9e26c4f3bb2a6aca55bf4874db0e9"
     assert out["db_volume"] == "credinet-v2_pgdata" and out["db_initialised"] is True
     assert out["other_volumes"] == [] and out["refusal"] is None
+    assert out["config_services"] == ["postgres"], "the services the Compose configuration declares"
     assert out["config_files"] == [str(app_dir / "docker-compose.yml"), "/etc/credinet-compose/credinet.override.yml"]
     assert out["env_values"] == {"COMPOSE_PROJECT_NAME": "", "COMPOSE_FILE": "docker-compose.yml:docker-compose.prod.yml",
                                  "APP_VERSION": "f727416f156530c64341f1e817b6e18fa346d88e"}

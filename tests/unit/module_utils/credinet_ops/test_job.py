@@ -295,6 +295,12 @@ class TestMain:
             assert "ValueError" in text and "***" in text
             assert "FAKE-bot-token" not in text and "hunter2" not in text
 
+    def test_secrets_are_found_at_any_depth_and_odd_settings_never_break_the_report(self, tmp_path):
+        cfg = {"offsite": {"crypt_password": 123456, "remote": "drive:"}, "list": [{"smtp_token": "t0k"}],
+               "notify_env_file": 7, "flag_secret": True}
+        assert sorted(job.known_secrets(cfg)) == ["123456", "t0k"]
+        assert job.known_secrets({"notify_env_file": str(tmp_path / "absent")}) == []
+
     def test_a_job_error_is_notified_with_its_message(self, config, notifier, process_state):
         def run(cfg):
             raise job.JobError("database container not running")
