@@ -27,6 +27,7 @@ SAMPLES = {
     "<host>": "credicuenta3",
     "<branch>": "main",
     "<name>": "reporte-cartera",
+    "<nombre>": "reporte-cartera",
 }
 
 
