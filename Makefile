@@ -61,7 +61,7 @@ molecule: venv collections outer ## Every Molecule scenario: create, converge, i
 	  molecule destroy -s $$s >/dev/null 2>&1 || true; \
 	  docker volume rm -f credinet-molecule-$$s-prod-docker credinet-molecule-$$s-dev-docker >/dev/null; \
 	  start=$$(date +%s); \
-	  molecule test -s $$s; \
+	  molecule test -s $$s || { docker volume rm -f credinet-molecule-$$s-prod-docker credinet-molecule-$$s-dev-docker >/dev/null 2>&1; exit 1; }; \
 	  docker volume rm -f credinet-molecule-$$s-prod-docker credinet-molecule-$$s-dev-docker >/dev/null; \
 	  echo "==> scenario $$s passed in $$(( $$(date +%s) - start ))s"; \
 	done
@@ -71,6 +71,9 @@ test: lint syntax unit molecule ## Everything CI runs
 
 sandbox: venv collections outer ## Boot sandbox prod+dev hosts and converge site.yml on them
 	@echo "==> Sandbox hosts (molecule create -s sandbox)"
+	@# Engine volumes left by an interrupted scenario run hold its containers, which would start
+	@# again inside new hosts: new hosts start with new volumes.
+	@docker inspect sandbox-prod >/dev/null 2>&1 || docker volume rm -f credinet-molecule-sandbox-prod-docker credinet-molecule-sandbox-dev-docker >/dev/null
 	molecule create -s sandbox
 	@mkdir -p .cache
 	@echo "==> ansible-playbook -i inventories/sandbox playbooks/site.yml"
