@@ -154,8 +154,8 @@ class Docker:
     def __init__(self, module):
         self.module = module
 
-    def run(self, *args, check=True):
-        rc, out, err = self.module.run_command(["docker", *args])
+    def run(self, *args, check=True, cwd=None):
+        rc, out, err = self.module.run_command(["docker", *args], cwd=cwd)
         if check and rc != 0:
             self.module.fail_json(msg="docker %s failed: %s. Nothing was changed." % (args[0], err.strip()[-300:]))
         return rc, out
@@ -197,8 +197,9 @@ class Docker:
         """Named volumes of the database service in the app's own Compose configuration (the keys
         of volumes that may exist without any container: after `docker compose down`), its image,
         and the names of every service the configuration declares."""
+        # In the folder: relative COMPOSE_FILE entries of its .env resolve against the working directory.
         rc, out = self.run("compose", "--project-directory", app_dir, "-p", project, "config", "--format", "json",
-                           check=False)
+                           check=False, cwd=app_dir)
         try:
             config = json.loads(out) if rc == 0 else {}
         except ValueError:

@@ -213,8 +213,10 @@ class FakeDocker:
         self.calls = []
 
     def __call__(self, args, **kwargs):
-        assert args[0] == "docker" and not kwargs
+        assert args[0] == "docker" and set(kwargs) <= {"cwd"}
         args = list(args[1:])
+        # Compose runs in the app folder (relative COMPOSE_FILE entries resolve against the cwd).
+        assert kwargs.get("cwd") == (args[2] if args[0] == "compose" else None), (args, kwargs)
         self.calls.append(args)
         if args[0] in self.failing:
             rc, err = self.failing[args[0]]
