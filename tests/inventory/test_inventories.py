@@ -11,7 +11,13 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
+# Read-only ansible-inventory calls only: the real inventories are data here, never a target
+# (no ansible/ansible-playbook run against them, no connection to their addresses).
+READ_ONLY = {"--list", "--graph", "--vars"}
+
+
 def inventory(path, *args):
+    assert args and set(args) <= READ_ONLY, "only read-only inventory queries: %r" % (args,)
     proc = subprocess.run(
         [str(BIN / "ansible-inventory"), "-i", str(path), *args],
         capture_output=True, text=True, cwd=ROOT, env={"PATH": "/usr/bin:/bin", "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
