@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 PLAYBOOKS := $(wildcard playbooks/*.yml)
 ENVIRONMENTS := prod dev sandbox
-# Every Molecule scenario; `make molecule SCENARIOS=base` runs one.
+# Every Molecule scenario; `make molecule SCENARIOS=security` runs one.
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
 .PHONY: help venv collections outer lint syntax unit molecule test sandbox sandbox-destroy bench clean

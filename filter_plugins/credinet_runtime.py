@@ -6,6 +6,7 @@ Messages and .env quoting come from the runtime package (credinet_ops), the code
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils import credinet_ops
 from ansible.module_utils.credinet_ops import envfile, messages
 
 CRON_FIELDS = ("minute", "hour", "day", "month", "weekday")
@@ -160,6 +161,14 @@ def env_errors(values):
     return [e for k, v in (values or {}).items() for e in envfile.check_value(k, "" if v is None else v)]
 
 
+def package_fingerprint(directory):
+    """The runtime package's fingerprint of a source directory (the controller's copy)."""
+    try:
+        return credinet_ops.fingerprint(str(directory))
+    except OSError as exc:
+        raise AnsibleFilterError("cannot read the runtime package at %s: %s" % (directory, exc)) from exc
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -170,4 +179,5 @@ class FilterModule:
             "credinet_is_bool": is_strict_bool,
             "credinet_env_lines": env_lines,
             "credinet_env_errors": env_errors,
+            "credinet_package_fingerprint": package_fingerprint,
         }

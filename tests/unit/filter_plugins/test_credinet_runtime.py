@@ -150,4 +150,16 @@ class TestEnvLines:
 
 def test_filters_are_registered():
     assert set(F) == {"credinet_oncalendar", "credinet_schedule_errors", "credinet_message", "credinet_bool",
-                      "credinet_is_bool", "credinet_env_lines", "credinet_env_errors"}
+                      "credinet_is_bool", "credinet_env_lines", "credinet_env_errors",
+                      "credinet_package_fingerprint"}
+
+
+def test_package_fingerprint_is_the_packages_own(tmp_path):
+    import credinet_ops
+    (tmp_path / "a.py").write_text("x = 1\n")
+    assert F["credinet_package_fingerprint"](tmp_path) == credinet_ops.fingerprint(str(tmp_path))
+
+
+def test_package_fingerprint_of_a_missing_source_is_a_clear_error(tmp_path):
+    with pytest.raises(AnsibleFilterError, match="cannot read the runtime package"):
+        F["credinet_package_fingerprint"](tmp_path / "missing")

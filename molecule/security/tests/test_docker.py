@@ -1,4 +1,6 @@
-"""Role `docker`: engine, compose v2, daemon config as loaded by the engine, operators, mirror."""
+"""Role `docker`: engine, compose v2, daemon config as loaded by the engine, operators, mirror.
+
+Failure runs use --tags docker: the scenario's converge also applies base and security."""
 import json
 
 import pytest
@@ -45,7 +47,7 @@ def test_operator_can_use_docker_without_sudo(host):
 
 def test_bad_mirror_url_fails_in_preflight_before_any_change(host, hostname, playbook, scenario_dir):
     before = host.file("/etc/docker/daemon.json").content_string
-    result = playbook(scenario_dir / "converge.yml", hostname, "-e", '{"docker_registry_mirrors": ["ftp://mirror.invalid"]}')
+    result = playbook(scenario_dir / "converge.yml", hostname, "--tags", "docker", "-e", '{"docker_registry_mirrors": ["ftp://mirror.invalid"]}')
     assert result.rc != 0
     assert "registry mirror 'ftp://mirror.invalid' is not an http(s) URL with a host" in result.output
     assert result.recap(hostname)["changed"] == 0
@@ -53,21 +55,14 @@ def test_bad_mirror_url_fails_in_preflight_before_any_change(host, hostname, pla
 
 
 def test_bad_log_rotation_fails_in_preflight(host, hostname, playbook, scenario_dir):
-    result = playbook(scenario_dir / "converge.yml", hostname, "-e", "docker_log_max_size=huge")
+    result = playbook(scenario_dir / "converge.yml", hostname, "--tags", "docker", "-e", "docker_log_max_size=huge")
     assert result.rc != 0
     assert "docker_log_max_size must look like 10m/500k/1g" in result.output
     assert result.recap(hostname)["changed"] == 0
 
 
-@pytest.fixture
-def fixture_stack(host, hostname, playbook, scenario_dir):
-    stack = scenario_dir.parent / "shared" / "fixture-app.yml"
-    up = playbook(stack, hostname, check=True)
-    yield up
-    playbook(stack, hostname, "-e", "proof_state=absent", check=True)
-
-
-def test_fixture_app_stack_comes_up_from_the_mirror(host, env_name, fixture_stack):
+def test_fixture_app_stack_comes_up_from_the_mirror(host, env_name):
+    """The converge's last play brought the fixture stack up on prod with this engine."""
     if env_name != "prod":
         pytest.skip("the stack is proven once, on the prod host")
     status, body = http_json(host, "http://127.0.0.1:8000/health")

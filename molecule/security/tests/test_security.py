@@ -1,5 +1,5 @@
-"""Role security on the sandbox prod host, probed from the sandbox dev host (a second machine on
-the same network): key-only SSH, a firewall that also governs Docker-published ports, the
+"""Role security on the prod host, probed from the dev host (a second machine on the same
+network): key-only SSH, a firewall that also governs Docker-published ports, the
 confirm-or-revert window, security updates (issue #16)."""
 import json
 import os
@@ -12,17 +12,18 @@ from conftest import http_get, wait_until
 
 KEY = Path(os.environ.get("CREDINET_CACHE", "/var/cache/credinet-ops")) / "sandbox-operator"
 CLIENT_KEY = "/root/.ssh/sandbox-operator"
+PROD = "security-prod"
 
 
 @pytest.fixture(scope="module")
 def prod(host):
-    return host.get_host("ansible://sandbox-prod", ansible_inventory=host.backend.ansible_inventory)
+    return host.get_host("ansible://security-prod", ansible_inventory=host.backend.ansible_inventory)
 
 
 @pytest.fixture(scope="module")
 def client(host):
     """The dev host, as a machine on the sandbox network with an SSH client and the operator's key."""
-    dev = host.get_host("ansible://sandbox-dev", ansible_inventory=host.backend.ansible_inventory)
+    dev = host.get_host("ansible://security-dev", ansible_inventory=host.backend.ansible_inventory)
     dev.run_expect([0], "command -v ssh >/dev/null || (apt-get install -y -qq openssh-client >/dev/null)")
     dev.run_expect([0], "mkdir -p /root/.ssh && printf '%%s\\n' %s > %s && chmod 600 %s"
                    % (shlex.quote(KEY.read_text().strip()), CLIENT_KEY, CLIENT_KEY))
@@ -49,7 +50,7 @@ def ssh(client, ip, *options, command="true"):
 @pytest.fixture
 def once(hostname):
     """Tests of the prod host made from the dev host run once (testinfra runs each test per host)."""
-    if hostname != "sandbox-dev":
+    if hostname != "security-dev":
         pytest.skip("runs once, in the dev host's pass")
 
 
@@ -95,10 +96,10 @@ def test_rules_survive_a_docker_restart(client, prod, prod_ip, once):
 
 def test_a_converge_that_would_lock_an_operator_out_is_refused(prod, playbook, scenario_dir, once):
     before = prod.check_output("sha256sum /etc/ssh/sshd_config.d/10-credinet.conf /etc/credinet/firewall.nft")
-    result = playbook(scenario_dir / "converge.yml", "sandbox-prod", "-e", json.dumps({"security_ssh_users": [{"name": "ana"}]}))
+    result = playbook(scenario_dir / "converge.yml", PROD, "--tags", "security", "-e", json.dumps({"security_ssh_users": [{"name": "ana"}]}))
     assert result.rc != 0
     assert "Disabling password logins would lock out ana" in result.output and "Nothing was changed." in result.output
-    assert result.recap("sandbox-prod")["changed"] == 0
+    assert result.recap(PROD)["changed"] == 0
     assert prod.check_output("sha256sum /etc/ssh/sshd_config.d/10-credinet.conf /etc/credinet/firewall.nft") == before
 
 
@@ -108,13 +109,13 @@ def test_an_account_that_logs_in_with_a_key_today_is_not_shut_out_by_surprise(pr
                          " && cp ~jair/.ssh/authorized_keys ~ci-deploy/.ssh/ && chown ci-deploy ~ci-deploy/.ssh/authorized_keys")
     try:
         before = prod.check_output("sha256sum /etc/ssh/sshd_config.d/10-credinet.conf /etc/credinet/firewall.nft")
-        result = playbook(scenario_dir / "converge.yml", "sandbox-prod")
+        result = playbook(scenario_dir / "converge.yml", PROD, "--tags", "security")
         assert result.rc != 0
         assert "but ci-deploy log in with a key today" in result.output and "Nothing was changed." in result.output
-        assert result.recap("sandbox-prod")["changed"] == 0
+        assert result.recap(PROD)["changed"] == 0
         assert prod.check_output("sha256sum /etc/ssh/sshd_config.d/10-credinet.conf /etc/credinet/firewall.nft") == before
         # Listed as revoked on purpose, the converge goes through.
-        result = playbook(scenario_dir / "converge.yml", "sandbox-prod", "--tags", "security",
+        result = playbook(scenario_dir / "converge.yml", PROD, "--tags", "security",
                           "-e", json.dumps({"security_ssh_revoked_users": ["ci-deploy"]}))
         assert result.rc == 0, result.output[-3000:]
     finally:
@@ -127,7 +128,7 @@ def test_a_broken_rule_set_is_reverted_and_the_host_stays_reachable(client, prod
     # Two unconfirmed runs inside one window: the revert goes back to the last *confirmed* rule
     # set, not to what the first broken run had loaded.
     for rule in ("tcp dport 22 drop", "tcp dport 22 reject"):
-        result = playbook(site, "sandbox-prod", "--tags", "security",
+        result = playbook(site, PROD, "--tags", "security",
                           "-e", json.dumps({"security_firewall_extra_input_rules": [rule]}))
         assert result.rc != 0
         assert "could not be confirmed" in result.output
@@ -181,7 +182,7 @@ def test_settings_another_drop_in_overrides_are_not_kept(client, prod, prod_ip, 
     before = prod.check_output("sha256sum %s" % DROPIN)
     prod.run_expect([0], "printf 'PasswordAuthentication yes\n' > /etc/ssh/sshd_config.d/00-local.conf")
     try:
-        result = playbook(site, "sandbox-prod", "--tags", "security_ssh",
+        result = playbook(site, PROD, "--tags", "security_ssh",
                           "-e", json.dumps({"security_ssh_macs": ["hmac-sha2-512-etm@openssh.com"]}))
         assert result.rc != 0
         assert "sshd does not use the settings of %s" % DROPIN in result.output
