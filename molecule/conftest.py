@@ -40,6 +40,11 @@ class PlaybookResult:
         self.rc = proc.returncode
         self.output = ANSI.sub("", proc.stdout + proc.stderr)
 
+    @property
+    def flat(self):
+        """The output with whitespace runs made one space: the YAML callback folds long messages."""
+        return " ".join(self.output.split())
+
     def recap(self, host):
         """The PLAY RECAP counters of one host, as ints."""
         for line in self.output.splitlines():

@@ -162,3 +162,25 @@ def test_callback_posts_a_run_summary(hostname, playbook, scenario_dir, controll
     # Request paths carry the tokens by protocol; everything else must not.
     bodies = json.dumps([{k: v for k, v in r.items() if k != "path"} for r in fakes.received()])
     assert not leaks(ok.output + failed.output + bodies)
+
+
+def first_result(output, task):
+    """The first result line printed under the header of a task."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("TASK [") and task in line)
+    return next(line for line in lines[start + 1:] if line.strip())
+
+
+def test_an_edited_runtime_package_is_put_back_and_an_intact_one_not_copied(host, hostname, playbook, scenario_dir):
+    """Role runtime (a dependency of notify) copies its package only when the host's differs."""
+    module = "/usr/local/lib/credinet-ops/credinet_ops/sets.py"
+    good = host.check_output("sha256sum %s" % module)
+    copy = "The credinet_ops package (only when it differs"
+    intact = playbook(scenario_dir / "converge.yml", hostname, "--tags", "notify", check=True)
+    assert first_result(intact.output, copy).startswith("skipping:")
+    assert intact.recap(hostname)["changed"] == 0
+    host.run_expect([0], "echo '# edited on the host' >> %s" % module)
+    repaired = playbook(scenario_dir / "converge.yml", hostname, "--tags", "notify", check=True)
+    assert first_result(repaired.output, copy).startswith("changed:")
+    assert repaired.recap(hostname)["changed"] == 1
+    assert host.check_output("sha256sum %s" % module) == good

@@ -79,13 +79,13 @@ def test_a_no_op_deploy_reads_and_stops_unless_a_service_is_down(host, hostname,
     assert release(host)["sha"] == remote_sha("main")
     result = deploy(playbook, scenario_dir, hostname, check=True)
     assert result.recap(hostname)["changed"] == 0
-    assert "nothing to deploy" in " ".join(result.output.split()), "the YAML callback folds long lines"
+    assert "nothing to deploy" in result.flat, "the YAML callback folds long lines"
     assert "Lock | " not in result.output and "Ensure | " not in result.output
     frontend = "docker ps -aq --filter label=com.docker.compose.service=frontend"
     host.check_output("docker stop $(%s)" % frontend)
     try:
         result = deploy(playbook, scenario_dir, hostname, check=True)
-        assert "nothing to deploy" not in " ".join(result.output.split())
+        assert "nothing to deploy" not in result.flat
         assert result.recap(hostname)["changed"] > 0, "the stopped service was started again"
         assert host.check_output(frontend.replace("-aq", "-q")), "frontend runs again"
     finally:
@@ -215,7 +215,7 @@ def test_stale_lock_is_taken_over(host, hostname, playbook, scenario_dir, prod_o
     write_lock(host, "crashed@ci", time.time() - 86400)
     # Forced: a deploy with nothing to deploy stops before the lock.
     result = deploy(playbook, scenario_dir, hostname, "-e", "app_force=true", check=True)
-    assert "Stale lock of crashed@ci" in " ".join(result.output.split())
+    assert "Stale lock of crashed@ci" in result.flat
     assert not host.file(STATE + "/lock").exists
 
 

@@ -1,4 +1,4 @@
-"""Role security on the prod host, probed from the dev host (a second machine on the same
+"""Role security on the prod host, probed from the bare dev host (a second machine on the same
 network): key-only SSH, a firewall that also governs Docker-published ports, the
 confirm-or-revert window, security updates (issue #16)."""
 import json
@@ -17,14 +17,16 @@ PROD = "security-prod"
 
 @pytest.fixture(scope="module")
 def prod(host):
-    return host.get_host("ansible://security-prod", ansible_inventory=host.backend.ansible_inventory)
+    """The host the roles ran on (the verifier runs on the prod host only)."""
+    return host
 
 
 @pytest.fixture(scope="module")
 def client(host):
-    """The dev host, as a machine on the sandbox network with an SSH client and the operator's key."""
+    """The dev host (no role ran there), as a second machine on the network with an SSH client and
+    the operator's key."""
     dev = host.get_host("ansible://security-dev", ansible_inventory=host.backend.ansible_inventory)
-    dev.run_expect([0], "command -v ssh >/dev/null || (apt-get install -y -qq openssh-client >/dev/null)")
+    dev.run_expect([0], "command -v ssh >/dev/null || (apt-get update -qq && apt-get install -y -qq openssh-client >/dev/null)")
     dev.run_expect([0], "mkdir -p /root/.ssh && printf '%%s\\n' %s > %s && chmod 600 %s"
                    % (shlex.quote(KEY.read_text().strip()), CLIENT_KEY, CLIENT_KEY))
     return dev
@@ -47,21 +49,15 @@ def ssh(client, ip, *options, command="true"):
                       % (" ".join(options), ip, command))
 
 
-@pytest.fixture
-def once(hostname):
-    """Tests of the prod host made from the dev host run once (testinfra runs each test per host)."""
-    if hostname != "security-dev":
-        pytest.skip("runs once, in the dev host's pass")
 
-
-def test_password_logins_are_refused_and_the_operator_key_accepted(client, prod_ip, once):
+def test_password_logins_are_refused_and_the_operator_key_accepted(client, prod_ip):
     refused = ssh(client, prod_ip, "-o BatchMode=yes", "-o PubkeyAuthentication=no", "-o PreferredAuthentications=password")
     assert refused.rc != 0 and "Permission denied (publickey)" in refused.stderr
     accepted = ssh(client, prod_ip, "-o BatchMode=yes", "-i", CLIENT_KEY, command="id -un")
     assert accepted.rc == 0 and accepted.stdout.strip() == "jair", accepted.stderr
 
 
-def test_published_ports_answer_only_when_public(client, prod, prod_ip, once):
+def test_published_ports_answer_only_when_public(client, prod, prod_ip):
     assert prod.check_output("docker ps --format '{{.Ports}}'").count("0.0.0.0:") >= 3, "the compose file publishes them"
     assert reachable(client, prod_ip, 8080), "the declared public port (frontend) answers"
     assert not reachable(client, prod_ip, 8000), "the backend is published but not public"
@@ -70,7 +66,7 @@ def test_published_ports_answer_only_when_public(client, prod, prod_ip, once):
     assert "docker-published port not public" in prod.check_output("nft list chain inet credinet forward")
 
 
-def test_effective_ssh_settings_and_counted_drops(client, prod, prod_ip, once):
+def test_effective_ssh_settings_and_counted_drops(client, prod, prod_ip):
     effective = prod.check_output("sshd -T -C user=jair,host=client,addr=%s" % prod_ip).splitlines()
     assert "passwordauthentication no" in effective and "kbdinteractiveauthentication no" in effective
     assert {"permitrootlogin without-password", "permitrootlogin prohibit-password"} & set(effective), "root: a key only"
@@ -86,7 +82,7 @@ def test_effective_ssh_settings_and_counted_drops(client, prod, prod_ip, once):
     assert prod.file("/etc/systemd/coredump.conf.d/credinet.conf").contains("^Storage=none$")
 
 
-def test_rules_survive_a_docker_restart(client, prod, prod_ip, once):
+def test_rules_survive_a_docker_restart(client, prod, prod_ip):
     prod.run_expect([0], "systemctl restart docker")
     assert wait_until(lambda: http_get(prod, "http://127.0.0.1:8000/health")[0] == 200, seconds=90)
     assert reachable(client, prod_ip, 8080)
@@ -94,16 +90,16 @@ def test_rules_survive_a_docker_restart(client, prod, prod_ip, once):
     assert not reachable(client, prod_ip, 5432)
 
 
-def test_a_converge_that_would_lock_an_operator_out_is_refused(prod, playbook, scenario_dir, once):
+def test_a_converge_that_would_lock_an_operator_out_is_refused(prod, playbook, scenario_dir):
     before = prod.check_output("sha256sum /etc/ssh/sshd_config.d/10-credinet.conf /etc/credinet/firewall.nft")
     result = playbook(scenario_dir / "converge.yml", PROD, "--tags", "security", "-e", json.dumps({"security_ssh_users": [{"name": "ana"}]}))
     assert result.rc != 0
-    assert "Disabling password logins would lock out ana" in result.output and "Nothing was changed." in result.output
+    assert "Disabling password logins would lock out ana" in result.flat and "Nothing was changed." in result.flat
     assert result.recap(PROD)["changed"] == 0
     assert prod.check_output("sha256sum /etc/ssh/sshd_config.d/10-credinet.conf /etc/credinet/firewall.nft") == before
 
 
-def test_an_account_that_logs_in_with_a_key_today_is_not_shut_out_by_surprise(prod, playbook, scenario_dir, once):
+def test_an_account_that_logs_in_with_a_key_today_is_not_shut_out_by_surprise(prod, playbook, scenario_dir):
     # A CI deploy account with a key, not an operator: AllowGroups would shut it out.
     prod.run_expect([0], "useradd -m -s /bin/bash ci-deploy && install -d -m 700 -o ci-deploy ~ci-deploy/.ssh"
                          " && cp ~jair/.ssh/authorized_keys ~ci-deploy/.ssh/ && chown ci-deploy ~ci-deploy/.ssh/authorized_keys")
@@ -111,7 +107,7 @@ def test_an_account_that_logs_in_with_a_key_today_is_not_shut_out_by_surprise(pr
         before = prod.check_output("sha256sum /etc/ssh/sshd_config.d/10-credinet.conf /etc/credinet/firewall.nft")
         result = playbook(scenario_dir / "converge.yml", PROD, "--tags", "security")
         assert result.rc != 0
-        assert "but ci-deploy log in with a key today" in result.output and "Nothing was changed." in result.output
+        assert "but ci-deploy log in with a key today" in result.flat and "Nothing was changed." in result.flat
         assert result.recap(PROD)["changed"] == 0
         assert prod.check_output("sha256sum /etc/ssh/sshd_config.d/10-credinet.conf /etc/credinet/firewall.nft") == before
         # Listed as revoked on purpose, the converge goes through.
@@ -122,7 +118,7 @@ def test_an_account_that_logs_in_with_a_key_today_is_not_shut_out_by_surprise(pr
         prod.run_expect([0], "userdel -r ci-deploy 2>/dev/null; true")
 
 
-def test_a_broken_rule_set_is_reverted_and_the_host_stays_reachable(client, prod, prod_ip, playbook, once):
+def test_a_broken_rule_set_is_reverted_and_the_host_stays_reachable(client, prod, prod_ip, playbook):
     before = prod.check_output("nft list table inet credinet | grep -v packets")
     site = Path(__file__).parents[3] / "playbooks" / "site.yml"
     # Two unconfirmed runs inside one window: the revert goes back to the last *confirmed* rule
@@ -131,7 +127,7 @@ def test_a_broken_rule_set_is_reverted_and_the_host_stays_reachable(client, prod
         result = playbook(site, PROD, "--tags", "security",
                           "-e", json.dumps({"security_firewall_extra_input_rules": [rule]}))
         assert result.rc != 0
-        assert "could not be confirmed" in result.output
+        assert "could not be confirmed" in result.flat
     assert wait_until(lambda: ssh(client, prod_ip, "-o BatchMode=yes", "-i", CLIENT_KEY).rc == 0, seconds=60), \
         "the host put the confirmed rule set back by itself"
     assert prod.check_output("nft list table inet credinet | grep -v packets") == before
@@ -144,7 +140,7 @@ CONFIRM = "/usr/local/sbin/credinet-confirm"
 DROPIN = "/etc/ssh/sshd_config.d/10-credinet.conf"
 
 
-def test_an_unconfirmed_ssh_change_never_survives_a_reboot(prod, once):
+def test_an_unconfirmed_ssh_change_never_survives_a_reboot(prod):
     confirmed = prod.check_output("sha256sum %s" % DROPIN)
     prod.run_expect([0], "sed 's/^MaxAuthTries .*/MaxAuthTries 2/' %s > /tmp/unconfirmed.conf" % DROPIN)
     prod.run_expect([0], "%s ssh apply /tmp/unconfirmed.conf 600" % CONFIRM)
@@ -158,7 +154,7 @@ def test_an_unconfirmed_ssh_change_never_survives_a_reboot(prod, once):
         prod.run("systemctl stop credinet-ssh-revert.timer; rm -f /tmp/unconfirmed.conf")
 
 
-def test_a_run_never_confirms_what_another_run_applied_meanwhile(prod, once):
+def test_a_run_never_confirms_what_another_run_applied_meanwhile(prod):
     """Run A applies and proves its settings; run B applies others before A confirms: A's
     confirm is refused (B's window still reverts B's unless B proves and confirms them)."""
     current = "/var/lib/credinet/ssh/candidate.conf"
@@ -175,7 +171,7 @@ def test_a_run_never_confirms_what_another_run_applied_meanwhile(prod, once):
         prod.run("rm -f /tmp/run-a.conf")
 
 
-def test_settings_another_drop_in_overrides_are_not_kept(client, prod, prod_ip, playbook, once):
+def test_settings_another_drop_in_overrides_are_not_kept(client, prod, prod_ip, playbook):
     """An earlier drop-in that turns passwords back on: sshd -T shows the role's settings are
     not in force, so the change is not confirmed and the confirmed settings come back."""
     site = Path(__file__).parents[3] / "playbooks" / "site.yml"
@@ -185,14 +181,14 @@ def test_settings_another_drop_in_overrides_are_not_kept(client, prod, prod_ip, 
         result = playbook(site, PROD, "--tags", "security_ssh",
                           "-e", json.dumps({"security_ssh_macs": ["hmac-sha2-512-etm@openssh.com"]}))
         assert result.rc != 0
-        assert "sshd does not use the settings of %s" % DROPIN in result.output
+        assert "sshd does not use the settings of %s" % DROPIN in result.flat
         assert wait_until(lambda: prod.check_output("sha256sum %s" % DROPIN) == before, seconds=60)
     finally:
         prod.run_expect([0], "rm -f /etc/ssh/sshd_config.d/00-local.conf && systemctl reload ssh")
     assert ssh(client, prod_ip, "-o BatchMode=yes", "-i", CLIENT_KEY).rc == 0
 
 
-def test_security_updates_only_and_no_automatic_reboot_on_prod(prod, once):
+def test_security_updates_only_and_no_automatic_reboot_on_prod(prod):
     origins = prod.check_output("apt-config dump Unattended-Upgrade::Origins-Pattern")
     assert "Debian-Security" in origins and "label=Debian\";" not in origins and "updates" not in origins
     assert 'Unattended-Upgrade::Automatic-Reboot "false";' in prod.check_output("apt-config dump Unattended-Upgrade")
@@ -200,7 +196,7 @@ def test_security_updates_only_and_no_automatic_reboot_on_prod(prod, once):
     assert "docker" in blocked and "postgresql" in blocked
 
 
-def test_reboot_required_becomes_a_metric(prod, once):
+def test_reboot_required_becomes_a_metric(prod):
     metric = "/var/lib/prometheus/node-exporter/credinet_reboot_required.prom"
     prod.run_expect([0], "touch /var/run/reboot-required && systemctl start credinet-reboot-required.service")
     try:
