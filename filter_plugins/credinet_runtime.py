@@ -3,11 +3,11 @@ strict booleans for command-line overrides, .env lines.
 
 Messages and .env quoting come from the runtime package (credinet_ops), the code the hosts run.
 """
+import os
 import re
 
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils import credinet_ops
-from ansible.module_utils.credinet_ops import envfile, messages
+from ansible.module_utils.credinet_ops import envfile, fingerprint, messages
 
 CRON_FIELDS = ("minute", "hour", "day", "month", "weekday")
 # Cron numbers weekdays 0-7 with 0 and 7 = Sunday.
@@ -161,10 +161,17 @@ def env_errors(values):
     return [e for k, v in (values or {}).items() for e in envfile.check_value(k, "" if v is None else v)]
 
 
-def package_fingerprint(directory):
-    """The runtime package's fingerprint of a source directory (the controller's copy)."""
+def package_fingerprint(directory, file_mode="0644", dir_mode="0755"):
+    """{"fingerprint", "paths"} of the controller's package as the copy installs it (those modes,
+    owned by root): what role runtime compares with the host's answer."""
     try:
-        return credinet_ops.fingerprint(str(directory))
+        desired = (int(str(file_mode), 8), int(str(dir_mode), 8), 0, 0)
+    except ValueError as exc:
+        raise AnsibleFilterError("package modes must be octal strings like '0644': %s" % exc) from exc
+    if not os.path.isdir(str(directory)):
+        raise AnsibleFilterError("cannot read the runtime package at %s: not a folder" % directory)
+    try:
+        return fingerprint.describe(str(directory), desired)
     except OSError as exc:
         raise AnsibleFilterError("cannot read the runtime package at %s: %s" % (directory, exc)) from exc
 

@@ -10,6 +10,7 @@ Modules, by concept:
   rclone     rclone configuration rendering, remote sections, exit codes
   notify     Telegram, Discord and email: escaping, splitting, redaction, routing, retries
   envfile    KEY=VALUE files as Compose and the notifier read them (quoting, merging)
+  fingerprint  what role runtime compares to copy this package only when the host's differs
 
 How it is imported (no sys.path manipulation anywhere):
   - inside Ansible (modules, filter and callback plugins): ``from ansible.module_utils.credinet_ops import notify``.
@@ -22,24 +23,3 @@ Inside the package, imports are relative, so both names load the same code.
 
 Pure standard library, Python >= 3.9 (Debian 12's 3.11, Debian 13's 3.13).
 """
-import hashlib
-import os
-
-__all__ = ["fingerprint"]
-
-
-def fingerprint(directory=None):
-    """sha256 over the package's modules (names and bytes, in name order).
-
-    Role runtime compares the installed package's fingerprint with the controller's copy and
-    transfers the package only when they differ: a directory copy costs a remote call per file.
-    """
-    directory = directory or os.path.dirname(os.path.abspath(__file__))
-    digest = hashlib.sha256()
-    for name in sorted(n for n in os.listdir(directory) if n.endswith(".py")):
-        with open(os.path.join(directory, name), "rb") as handle:
-            data = handle.read()
-        # Lengths first: no two different trees hash the same concatenation.
-        digest.update(b"%d:%s:%d:" % (len(name.encode()), name.encode(), len(data)))
-        digest.update(data)
-    return digest.hexdigest()

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from backup_helpers import side_config
 from conftest import fake_received, telegram_texts, wait_until
 
 DIR = "/var/backups/credinet"
@@ -26,18 +27,6 @@ def psql(host, sql, db="credinet"):
 
 def good_sets(host, env=""):
     return [s for s in json.loads(host.check_output("%s credinet-backup list --json" % env)) if s["status"] == "good"]
-
-
-def side_config(host, name, **changes):
-    """A copy of backup.json with `changes`, in /tmp/<name>; returns the env prefix that selects it."""
-    base = "/tmp/%s" % name
-    host.run_expect([0], "rm -rf %s && mkdir -p %s/sets %s/state" % (base, base, base))
-    script = ("import json,sys; c=json.load(open('/etc/credinet/backup.json')); c.update(json.loads(sys.argv[1])); "
-              "json.dump(c, open('%s/backup.json', 'w'))" % base)
-    settings = dict({"backup_dir": base + "/sets", "state_dir": base + "/state", "metrics_dir": "", "legacy_dirs": []},
-                    **changes)
-    host.run_expect([0], "python3 -c %s %s" % (shlex.quote(script), shlex.quote(json.dumps(settings))))
-    return "CREDINET_BACKUP_CONFIG=%s/backup.json" % base
 
 
 @pytest.fixture

@@ -3,10 +3,12 @@
 Part of the backup scenario (both converge notify + backup on the prod host): one host, one
 converge and one idempotence run for both roles."""
 import json
+import re
 import urllib.parse
 from pathlib import Path
 
 import pytest
+from backup_helpers import side_config
 
 FAKES = "/opt/credinet-fakes/received.jsonl"
 TOKEN = "123456:FAKE-sandbox-telegram-token"
@@ -45,7 +47,7 @@ def test_settings_files_are_0600_and_complete(host):
     assert conf.contains("^SMTP_PORT='18025'$")
     assert conf.contains("^CREDINET_ENV='prod'$")
     # The app's .env (here the fixture stack's) belongs to role app: no notifier setting lands in it.
-    assert not host.file(APP_ENV).contains("TELEGRAM|DISCORD|SMTP_")
+    assert not re.search("TELEGRAM|DISCORD|SMTP_", host.file(APP_ENV).content_string)
 
 
 def test_host_command_reaches_every_channel(host, hostname, fresh):
@@ -66,10 +68,12 @@ def test_host_command_reaches_every_channel(host, hostname, fresh):
 
 
 def test_backup_failure_is_notified_in_spanish(host, hostname, fresh):
-    assert host.run("credinet-backup run").rc == 1  # no database stack in this scenario
+    # A copy of the settings naming a Compose project that does not run (the real one does).
+    env = side_config(host, "nostack", compose_project="no-such-project")
+    assert host.run("%s credinet-backup run" % env).rc == 1
     (discord,) = received(host, "discord")
-    assert "FALLÓ el respaldo en %s (prod): docker command not found" % hostname in \
-        discord["payload"]["embeds"][0]["description"]
+    description = discord["payload"]["embeds"][0]["description"]
+    assert "FALLÓ el respaldo en %s (prod): " % hostname in description and "no-such-project" in description
     assert discord["payload"]["content"].endswith("backup_failed")
     record = json.loads(host.file("/var/lib/credinet/notifications.jsonl").content_string.splitlines()[-1])
     assert (record["event"], record["result"]) == ("backup_failed", "sent")
@@ -110,10 +114,11 @@ def test_tokens_never_appear_in_verbose_ansible_output(hostname, playbook, scena
 
 
 def test_tokens_only_in_the_0600_config_files(host):
-    # The fakes' own record (the "SaaS side") is left out: it logs request paths with tokens.
+    # The fakes' own record (the "SaaS side") is left out: it logs request paths with tokens. So are
+    # the engine's image layers (read-only images); containers' settings and volumes are searched.
     pattern = " ".join("-e %s" % json.dumps(f) for f in SECRET_FORMS)
     out = host.run("grep -rlaF %s /etc /var/log /var/lib /var/backups /tmp /home /root /usr/local /opt "
-                   "--exclude-dir=credinet-fakes 2>/dev/null" % pattern).stdout.split()
+                   "--exclude-dir=credinet-fakes --exclude-dir=overlay2 --exclude-dir=image 2>/dev/null" % pattern).stdout.split()
     assert out == ["/etc/credinet/notify.env"]
 
 
@@ -171,16 +176,21 @@ def first_result(output, task):
     return next(line for line in lines[start + 1:] if line.strip())
 
 
-def test_an_edited_runtime_package_is_put_back_and_an_intact_one_not_copied(host, hostname, playbook, scenario_dir):
-    """Role runtime (a dependency of notify) copies its package only when the host's differs."""
-    module = "/usr/local/lib/credinet-ops/credinet_ops/sets.py"
-    good = host.check_output("sha256sum %s" % module)
+def test_the_runtime_package_is_copied_only_when_it_differs_and_drift_is_repaired(host, hostname, playbook,
+                                                                                 scenario_dir):
+    """Role runtime (a dependency of notify) skips the copy of an intact package and repairs an
+    edited module, a mode drift and a folder that would shadow a module."""
+    package = "/usr/local/lib/credinet-ops/credinet_ops"
+    state = ("cd %s && find . -path ./__pycache__ -prune -o -printf '%%p %%m %%u %%g\\n' | sort && sha256sum *.py"
+             % package)
+    good = host.check_output(state)
     copy = "The credinet_ops package (only when it differs"
     intact = playbook(scenario_dir / "converge.yml", hostname, "--tags", "notify", check=True)
     assert first_result(intact.output, copy).startswith("skipping:")
     assert intact.recap(hostname)["changed"] == 0
-    host.run_expect([0], "echo '# edited on the host' >> %s" % module)
+    host.run_expect([0], "cd %s && echo '# edited on the host' >> sets.py && chmod 666 notify.py"
+                         " && mkdir job && touch job/__init__.py" % package)
     repaired = playbook(scenario_dir / "converge.yml", hostname, "--tags", "notify", check=True)
     assert first_result(repaired.output, copy).startswith("changed:")
-    assert repaired.recap(hostname)["changed"] == 1
-    assert host.check_output("sha256sum %s" % module) == good
+    assert repaired.recap(hostname)["changed"] == 2, "the shadowing folder removed, the package copied"
+    assert host.check_output(state) == good

@@ -12,7 +12,6 @@ from conftest import http_get, wait_until
 
 KEY = Path(os.environ.get("CREDINET_CACHE", "/var/cache/credinet-ops")) / "sandbox-operator"
 CLIENT_KEY = "/root/.ssh/sandbox-operator"
-PROD = "security-prod"
 
 
 @pytest.fixture(scope="module")
@@ -22,10 +21,11 @@ def prod(host):
 
 
 @pytest.fixture(scope="module")
-def client(host):
+def client(host, hostname):
     """The dev host (no role ran there), as a second machine on the network with an SSH client and
     the operator's key."""
-    dev = host.get_host("ansible://security-dev", ansible_inventory=host.backend.ansible_inventory)
+    dev_name = hostname.rsplit("-", 1)[0] + "-dev"
+    dev = host.get_host("ansible://" + dev_name, ansible_inventory=host.backend.ansible_inventory)
     dev.run_expect([0], "command -v ssh >/dev/null || (apt-get update -qq && apt-get install -y -qq openssh-client >/dev/null)")
     dev.run_expect([0], "mkdir -p /root/.ssh && printf '%%s\\n' %s > %s && chmod 600 %s"
                    % (shlex.quote(KEY.read_text().strip()), CLIENT_KEY, CLIENT_KEY))
@@ -90,41 +90,42 @@ def test_rules_survive_a_docker_restart(client, prod, prod_ip):
     assert not reachable(client, prod_ip, 5432)
 
 
-def test_a_converge_that_would_lock_an_operator_out_is_refused(prod, playbook, scenario_dir):
+def test_a_converge_that_would_lock_an_operator_out_is_refused(prod, playbook, scenario_dir, hostname):
     before = prod.check_output("sha256sum /etc/ssh/sshd_config.d/10-credinet.conf /etc/credinet/firewall.nft")
-    result = playbook(scenario_dir / "converge.yml", PROD, "--tags", "security", "-e", json.dumps({"security_ssh_users": [{"name": "ana"}]}))
+    result = playbook(scenario_dir / "converge.yml", hostname, "--tags", "security",
+                      "-e", json.dumps({"security_ssh_users": [{"name": "ana"}]}))
     assert result.rc != 0
-    assert "Disabling password logins would lock out ana" in result.flat and "Nothing was changed." in result.flat
-    assert result.recap(PROD)["changed"] == 0
+    assert "Disabling password logins would lock out ana" in result.flat and "Nothing was changed" in result.flat
+    assert result.recap(hostname)["changed"] == 0
     assert prod.check_output("sha256sum /etc/ssh/sshd_config.d/10-credinet.conf /etc/credinet/firewall.nft") == before
 
 
-def test_an_account_that_logs_in_with_a_key_today_is_not_shut_out_by_surprise(prod, playbook, scenario_dir):
+def test_an_account_that_logs_in_with_a_key_today_is_not_shut_out_by_surprise(prod, playbook, scenario_dir, hostname):
     # A CI deploy account with a key, not an operator: AllowGroups would shut it out.
     prod.run_expect([0], "useradd -m -s /bin/bash ci-deploy && install -d -m 700 -o ci-deploy ~ci-deploy/.ssh"
                          " && cp ~jair/.ssh/authorized_keys ~ci-deploy/.ssh/ && chown ci-deploy ~ci-deploy/.ssh/authorized_keys")
     try:
         before = prod.check_output("sha256sum /etc/ssh/sshd_config.d/10-credinet.conf /etc/credinet/firewall.nft")
-        result = playbook(scenario_dir / "converge.yml", PROD, "--tags", "security")
+        result = playbook(scenario_dir / "converge.yml", hostname, "--tags", "security")
         assert result.rc != 0
-        assert "but ci-deploy log in with a key today" in result.flat and "Nothing was changed." in result.flat
-        assert result.recap(PROD)["changed"] == 0
+        assert "but ci-deploy log in with a key today" in result.flat and "Nothing was changed" in result.flat
+        assert result.recap(hostname)["changed"] == 0
         assert prod.check_output("sha256sum /etc/ssh/sshd_config.d/10-credinet.conf /etc/credinet/firewall.nft") == before
         # Listed as revoked on purpose, the converge goes through.
-        result = playbook(scenario_dir / "converge.yml", PROD, "--tags", "security",
+        result = playbook(scenario_dir / "converge.yml", hostname, "--tags", "security",
                           "-e", json.dumps({"security_ssh_revoked_users": ["ci-deploy"]}))
         assert result.rc == 0, result.output[-3000:]
     finally:
         prod.run_expect([0], "userdel -r ci-deploy 2>/dev/null; true")
 
 
-def test_a_broken_rule_set_is_reverted_and_the_host_stays_reachable(client, prod, prod_ip, playbook):
+def test_a_broken_rule_set_is_reverted_and_the_host_stays_reachable(client, prod, prod_ip, playbook, hostname):
     before = prod.check_output("nft list table inet credinet | grep -v packets")
     site = Path(__file__).parents[3] / "playbooks" / "site.yml"
     # Two unconfirmed runs inside one window: the revert goes back to the last *confirmed* rule
     # set, not to what the first broken run had loaded.
     for rule in ("tcp dport 22 drop", "tcp dport 22 reject"):
-        result = playbook(site, PROD, "--tags", "security",
+        result = playbook(site, hostname, "--tags", "security",
                           "-e", json.dumps({"security_firewall_extra_input_rules": [rule]}))
         assert result.rc != 0
         assert "could not be confirmed" in result.flat
@@ -171,14 +172,14 @@ def test_a_run_never_confirms_what_another_run_applied_meanwhile(prod):
         prod.run("rm -f /tmp/run-a.conf")
 
 
-def test_settings_another_drop_in_overrides_are_not_kept(client, prod, prod_ip, playbook):
+def test_settings_another_drop_in_overrides_are_not_kept(client, prod, prod_ip, playbook, hostname):
     """An earlier drop-in that turns passwords back on: sshd -T shows the role's settings are
     not in force, so the change is not confirmed and the confirmed settings come back."""
     site = Path(__file__).parents[3] / "playbooks" / "site.yml"
     before = prod.check_output("sha256sum %s" % DROPIN)
     prod.run_expect([0], "printf 'PasswordAuthentication yes\n' > /etc/ssh/sshd_config.d/00-local.conf")
     try:
-        result = playbook(site, PROD, "--tags", "security_ssh",
+        result = playbook(site, hostname, "--tags", "security_ssh",
                           "-e", json.dumps({"security_ssh_macs": ["hmac-sha2-512-etm@openssh.com"]}))
         assert result.rc != 0
         assert "sshd does not use the settings of %s" % DROPIN in result.flat

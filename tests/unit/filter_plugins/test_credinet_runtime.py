@@ -154,12 +154,19 @@ def test_filters_are_registered():
                       "credinet_package_fingerprint"}
 
 
-def test_package_fingerprint_is_the_packages_own(tmp_path):
-    import credinet_ops
+def test_package_fingerprint_states_the_modes_and_owner_the_copy_sets(tmp_path):
+    from credinet_ops import fingerprint
     (tmp_path / "a.py").write_text("x = 1\n")
-    assert F["credinet_package_fingerprint"](tmp_path) == credinet_ops.fingerprint(str(tmp_path))
+    (tmp_path / "a.py").chmod(0o600)
+    assert F["credinet_package_fingerprint"](tmp_path) == fingerprint.describe(str(tmp_path), (0o644, 0o755, 0, 0))
+    assert F["credinet_package_fingerprint"](tmp_path, "0640", "0750") == \
+        fingerprint.describe(str(tmp_path), (0o640, 0o750, 0, 0))
 
 
-def test_package_fingerprint_of_a_missing_source_is_a_clear_error(tmp_path):
-    with pytest.raises(AnsibleFilterError, match="cannot read the runtime package"):
-        F["credinet_package_fingerprint"](tmp_path / "missing")
+@pytest.mark.parametrize("modes, fragment", [
+    (("0644", "0755"), "not a folder"),
+    (("rw-r--r--", "0755"), "octal strings"),
+])
+def test_package_fingerprint_errors_are_clear(tmp_path, modes, fragment):
+    with pytest.raises(AnsibleFilterError, match=fragment):
+        F["credinet_package_fingerprint"](tmp_path / "missing" if fragment == "not a folder" else tmp_path, *modes)
