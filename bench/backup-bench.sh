@@ -96,3 +96,9 @@ printf '%-44s %10.1f %10s\n' "credinet-backup run, end to end" "$ours_time" "-"
 printf '%-44s %10.1f %10s\n' "restore drill (restore + checksum compare)" "$drill_time" "-"
 printf '%-44s %10.1f %10s\n' "baseline: pg_restore -j2 (seekable dump)" "$base_restore" "-"
 printf '%-44s %10.1f %10s\n' "ours: set -> pg_restore, one stream" "$ours_restore" "-"
+
+ratio() { echo "scale=2; $1 / $2" | bc; }
+printf '\n%-44s %10s %10s\n' "goal (issue #15)" "measured" "goal"
+printf '%-44s %9sx %9sx\n' "backup run time / pg_dump | gzip" "$(ratio "$ours_time" "$seed_time")" "1.0"
+printf '%-44s %9sx %9sx\n' "backup size / pg_dump | gzip" "$(ratio "$ours_size" "$seed_size")" "0.5"
+printf '%-44s %9sx %9sx\n' "our restore / pg_restore -j2" "$(ratio "$ours_restore" "$base_restore")" "1.2"

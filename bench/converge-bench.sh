@@ -12,12 +12,13 @@ for host in $HOSTS; do
   docker inspect "$host" >/dev/null 2>&1 || { echo "no $host: run make sandbox first" >&2; exit 1; }
 done
 
-# run NAME PLAYBOOK HOST: seconds and changed count of one run, its profile kept.
+# run NAME PLAYBOOK HOST [ARGS...]: seconds and changed count of one run, its profile kept.
 run() {
   local name=$1 playbook=$2 host=$3 t0 t1
+  shift 3
   t0=$(date +%s.%N)
   ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks PROFILE_TASKS_TASK_OUTPUT_LIMIT=8 \
-    .venv/bin/ansible-playbook -i inventories/sandbox -l "$host" "$playbook" >"$OUT/$name.log" 2>&1 \
+    .venv/bin/ansible-playbook -i inventories/sandbox -l "$host" "$playbook" "$@" >"$OUT/$name.log" 2>&1 \
     || { tail -40 "$OUT/$name.log" >&2; echo "$name failed" >&2; exit 1; }
   t1=$(date +%s.%N)
   changed=$(grep -E "^$host +:" "$OUT/$name.log" | sed -E 's/.*changed=([0-9]+).*/\1/')
@@ -33,11 +34,18 @@ echo "==> deploy.yml with the commit unchanged (prod host)"
 first=${HOSTS%% *}
 .venv/bin/ansible-playbook -i inventories/sandbox -l "$first" playbooks/deploy.yml >/dev/null
 run "noop-deploy-$first" playbooks/deploy.yml "$first"
+# Baseline, same run and host: the whole path an unchanged commit took before the early stop
+# (a forced redeploy: backup, build, switch, health gate).
+run "forced-redeploy-$first" playbooks/deploy.yml "$first" -e app_force=true
 
-printf '\n%-34s %10s %8s %10s\n' "run" "seconds" "changed" "goal (s)"
+printf '\n%-34s %10s %8s %10s  %s\n' "run" "seconds" "changed" "goal (s)" "baseline"
 while read -r name seconds changed; do
-  case "$name" in site-rerun-*) goal=30 ;; noop-deploy-*) goal=15 ;; *) goal=- ;; esac
-  printf '%-34s %10s %8s %10s\n' "$name" "$seconds" "$changed" "$goal"
+  case "$name" in
+    site-rerun-*) goal=30 baseline="60 s before the work of issue #15 (recorded there; old code is not re-run)" ;;
+    noop-deploy-*) goal=15 baseline="forced-redeploy row below (same run, same host); 24 s recorded in #15" ;;
+    *) goal=- baseline="" ;;
+  esac
+  printf '%-34s %10s %8s %10s  %s\n' "$name" "$seconds" "$changed" "$goal" "$baseline"
 done <"$OUT/results"
 for log in "$OUT"/*.log; do
   printf '\nslowest tasks of %s\n' "$(basename "$log" .log)"
