@@ -75,7 +75,8 @@ def test_backup_failure_is_notified_in_spanish(host, hostname, fresh):
     description = discord["payload"]["embeds"][0]["description"]
     assert "FALLÓ el respaldo en %s (prod): " % hostname in description and "no-such-project" in description
     assert discord["payload"]["content"].endswith("backup_failed")
-    record = json.loads(host.file("/var/lib/credinet/notifications.jsonl").content_string.splitlines()[-1])
+    # The side settings keep their state (and so the notification record) in /tmp/nostack/state.
+    record = json.loads(host.file("/tmp/nostack/state/notifications.jsonl").content_string.splitlines()[-1])
     assert (record["event"], record["result"]) == ("backup_failed", "sent")
 
 
