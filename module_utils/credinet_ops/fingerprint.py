@@ -82,17 +82,20 @@ def describe(directory, desired=None):
 
 
 def import_origin(package="credinet_ops"):
-    """The file ``import <package>`` would load (found, not executed), or None."""
+    """The file ``import <package>`` would load (found, not executed), normalised, or None."""
     try:
         spec = importlib.util.find_spec(package)
     except (ImportError, ValueError):
         return None
-    return spec.origin if spec is not None else None
+    return os.path.normpath(spec.origin) if spec is not None and spec.origin else None
 
 
 def main(argv):
     answer = describe(argv[1])
     answer["origin"] = import_origin()
+    # Where the package must load from, spelled as the origin is (a trailing or doubled slash in
+    # the configured folder is not a different place).
+    answer["expected_origin"] = os.path.normpath(os.path.join(argv[1], "__init__.py"))
     # One JSON line, last: whatever else startup prints (a .pth, sitecustomize) comes before it.
     print(json.dumps(answer, sort_keys=True))
     return 0

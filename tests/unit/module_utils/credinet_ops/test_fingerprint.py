@@ -96,6 +96,13 @@ def test_run_from_source_as_the_host_runs_it(tmp_path):
     assert answer["paths"] == ["__init__.py"]
     assert answer["fingerprint"] == fp.describe(str(directory))["fingerprint"]
     assert answer["origin"] is None or not answer["origin"].startswith(str(tmp_path))
+    assert answer["expected_origin"] == str(directory / "__init__.py")
+
+
+def test_the_expected_origin_ignores_how_the_folder_is_spelled(tmp_path, capsys):
+    directory = tree(tmp_path, "credinet_ops", {"__init__.py": b""})
+    fp.main(["probe", str(tmp_path) + "//credinet_ops/"])
+    assert json.loads(capsys.readouterr().out)["expected_origin"] == str(directory / "__init__.py")
 
 
 def test_import_origin_is_where_the_package_would_load_from():
