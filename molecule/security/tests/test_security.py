@@ -21,10 +21,10 @@ def prod(host):
 
 
 @pytest.fixture(scope="module")
-def client(host, hostname):
+def client(host):
     """The dev host (no role ran there), as a second machine on the network with an SSH client and
     the operator's key."""
-    dev_name = hostname.rsplit("-", 1)[0] + "-dev"
+    dev_name = host.backend.get_hostname().rsplit("-", 1)[0] + "-dev"
     dev = host.get_host("ansible://" + dev_name, ansible_inventory=host.backend.ansible_inventory)
     dev.run_expect([0], "command -v ssh >/dev/null || (apt-get update -qq && apt-get install -y -qq openssh-client >/dev/null)")
     dev.run_expect([0], "mkdir -p /root/.ssh && printf '%%s\\n' %s > %s && chmod 600 %s"
