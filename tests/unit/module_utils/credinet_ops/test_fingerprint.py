@@ -108,3 +108,11 @@ def test_the_expected_origin_ignores_how_the_folder_is_spelled(tmp_path, capsys)
 def test_import_origin_is_where_the_package_would_load_from():
     assert fp.import_origin("credinet_ops").endswith(os.path.join("credinet_ops", "__init__.py"))
     assert fp.import_origin("no_such_package_credinet") is None
+
+
+def test_the_source_can_be_inlined_into_a_task_argument():
+    """Role runtime passes this file's text as a command argument through a template: it must hold
+    no template delimiters (they would be rendered or refused) and stay well under ARG_MAX."""
+    source = Path(SOURCE).read_text()
+    assert not any(mark in source for mark in ("{{", "{%", "{#"))
+    assert len(source.encode()) < 64 * 1024
