@@ -251,3 +251,29 @@ def test_manual_rollback_returns_to_the_previous_release(host, hostname, playboo
     again = playbook(scenario_dir.parents[1] / "playbooks" / "rollback.yml", hostname, check=False)
     assert again.rc != 0 and "already runs a rollback" in again.output and "Nothing was changed." in again.output
     assert again.recap(hostname)["changed"] == 0 and release(host)["sha"] == current["previous"]
+
+
+def test_a_moved_repository_url_deploys_what_that_url_holds(host, hostname, playbook, scenario_dir, prod_only,
+                                                             tmp_path):
+    """credinet_app_repo_url changed (the repository moved) while the checkout's origin still names
+    the old one: the deploy fetches from the URL its guard read, not from origin."""
+    moved = REPO.parent / "credinet-v2-deploytest-moved.git"
+    subprocess.run(["rm", "-rf", str(moved)], check=True)
+    git("clone", "-q", "--bare", str(REPO), str(moved))
+    work = tmp_path / "moved-work"
+    git("clone", "-q", "-b", "main", str(moved), str(work))
+    (work / "frontend/index.html").write_text((work / "frontend/index.html").read_text() + "<p>moved</p>\n")
+    git("commit", "-qam", "only in the moved repository", cwd=work)
+    git("push", "-q", "origin", "main", cwd=work)
+    target = git("--git-dir", str(moved), "rev-parse", "main")
+    try:
+        result = deploy(playbook, scenario_dir, hostname, "-e",
+                        "credinet_app_repo_url=git://{{ credinet_sandbox_outer_ip }}/%s" % moved.name)
+        assert result.rc == 0, result.output[-3000:]
+        assert health(host)[1]["version"] == target == release(host)["sha"]
+        assert jair_git(host, "remote get-url origin").endswith("credinet-v2-deploytest.git"), "origin is left as it was"
+    finally:
+        # The shared fixture repository gets the commit too: later deploys from it find no local
+        # commit it lacks.
+        git("--git-dir", str(moved), "push", "-q", str(REPO), "main")
+        subprocess.run(["rm", "-rf", str(moved)], check=True)
