@@ -51,20 +51,28 @@ def entries(directory, desired=None):
     the disk says with what the copy will set (the controller's side). A missing folder has none."""
     if not os.path.lexists(directory):
         return []
+    if os.path.islink(directory):
+        # A link in place of the folder: its one row differs from the controller's folder, and
+        # nothing behind it is listed (the role would remove listed extras through the link).
+        return [_row(directory, ".", desired)]
     rows = []
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if d != SKIPPED)
         names = ["."] if root == directory else []
         for name in names + dirs + sorted(files):
             path = os.path.normpath(os.path.join(root, name))
-            info = os.lstat(path)
-            kind = _kind(info.st_mode)
-            mode, uid, gid = stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid
-            if desired is not None:
-                mode = desired[1] if kind == "dir" else desired[0]
-                uid, gid = desired[2], desired[3]
-            rows.append((os.path.relpath(path, directory), kind, mode, uid, gid, _content_digest(path, kind)))
+            rows.append(_row(path, os.path.relpath(path, directory), desired))
     return sorted(rows)
+
+
+def _row(path, relative, desired):
+    info = os.lstat(path)
+    kind = _kind(info.st_mode)
+    mode, uid, gid = stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid
+    if desired is not None:
+        mode = desired[1] if kind == "dir" else desired[0]
+        uid, gid = desired[2], desired[3]
+    return (relative, kind, mode, uid, gid, _content_digest(path, kind))
 
 
 def fingerprint(rows):

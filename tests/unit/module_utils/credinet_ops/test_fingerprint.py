@@ -116,3 +116,13 @@ def test_the_source_can_be_inlined_into_a_task_argument():
     source = Path(SOURCE).read_text()
     assert not any(mark in source for mark in ("{{", "{%", "{#"))
     assert len(source.encode()) < 64 * 1024
+
+
+def test_a_linked_folder_lists_nothing_behind_the_link(tmp_path):
+    """The role removes listed extras: through a link they would be files outside the package."""
+    outside = tree(tmp_path, "outside", {"important": b"keep"})
+    (tmp_path / "credinet_ops").symlink_to(outside)
+    answer = fp.describe(str(tmp_path / "credinet_ops"))
+    assert answer["paths"] == []
+    assert fp.entries(str(tmp_path / "credinet_ops"))[0][:2] == (".", "link")
+    assert answer["fingerprint"] != described(outside)["fingerprint"]
