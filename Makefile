@@ -16,6 +16,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 PLAYBOOKS := $(wildcard playbooks/*.yml)
 ENVIRONMENTS := prod dev sandbox
 # Every Molecule scenario; `make molecule SCENARIOS=security` runs one.
+# Scenarios run in parallel lanes (scripts/molecule-lanes.py); MOLECULE_LANES=1 runs them one by one.
+MOLECULE_LANES ?= 2
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
 .PHONY: help venv collections outer lint syntax unit molecule test sandbox sandbox-destroy bench clean
@@ -55,16 +57,8 @@ syntax: venv collections ## --syntax-check of every playbook against every inven
 unit: venv ## Unit tests of the plugins and scripts, inventory and repository checks
 	pytest
 
-molecule: venv collections outer ## Every Molecule scenario: create, converge, idempotence, verify, destroy
-	@for s in $(SCENARIOS); do \
-	  echo "==> molecule test -s $$s"; \
-	  molecule destroy -s $$s >/dev/null 2>&1 || true; \
-	  docker volume rm -f credinet-molecule-$$s-prod-docker credinet-molecule-$$s-dev-docker >/dev/null; \
-	  start=$$(date +%s); \
-	  molecule test -s $$s || { docker volume rm -f credinet-molecule-$$s-prod-docker credinet-molecule-$$s-dev-docker >/dev/null 2>&1; exit 1; }; \
-	  docker volume rm -f credinet-molecule-$$s-prod-docker credinet-molecule-$$s-dev-docker >/dev/null; \
-	  echo "==> scenario $$s passed in $$(( $$(date +%s) - start ))s"; \
-	done
+molecule: venv collections outer ## Every Molecule scenario (create, converge, idempotence, verify, destroy), MOLECULE_LANES side by side
+	$(BIN)/python scripts/molecule-lanes.py --lanes $(MOLECULE_LANES) $(SCENARIOS)
 
 test: lint syntax unit molecule ## Everything CI runs
 	@echo "==> make test: all checks passed"
