@@ -20,7 +20,10 @@ ENVIRONMENTS := prod dev sandbox
 MOLECULE_LANES ?= 2
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: help venv collections outer lint syntax unit molecule test sandbox sandbox-destroy bench clean
+# promtool of the Prometheus image role monitoring runs (a stand-in in the local mirror).
+PROM_IMAGE = 127.0.0.1:5000/$(shell sed -n 's/^  prometheus: //p' roles/monitoring/defaults/main.yml)
+
+.PHONY: help venv collections outer lint syntax unit rules-test molecule test sandbox sandbox-destroy bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -57,10 +60,14 @@ syntax: venv collections ## --syntax-check of every playbook against every inven
 unit: venv ## Unit tests of the plugins and scripts, inventory and repository checks
 	pytest
 
+rules-test: outer ## promtool unit tests of every alert rule (tests/promtool)
+	docker run --rm --network none --user "$$(id -u):$$(id -g)" -v "$(CURDIR):/repo:ro" -w /repo/tests/promtool \
+	  --entrypoint promtool $(PROM_IMAGE) test rules $(notdir $(wildcard tests/promtool/*.test.yml))
+
 molecule: venv collections outer ## Every Molecule scenario (create, converge, idempotence, verify, destroy), MOLECULE_LANES side by side
 	$(BIN)/python scripts/molecule-lanes.py --lanes $(MOLECULE_LANES) $(SCENARIOS)
 
-test: lint syntax unit molecule ## Everything CI runs
+test: lint syntax unit rules-test molecule ## Everything CI runs
 	@echo "==> make test: all checks passed"
 
 sandbox: venv collections outer ## Boot sandbox prod+dev hosts and converge site.yml on them

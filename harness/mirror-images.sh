@@ -13,6 +13,12 @@ MIRROR="127.0.0.1:$REGISTRY_PORT"
 IMAGES=(
   "library/postgres:17 postgres PG_MAJOR=17"
   "library/python:3.13-slim python"
+  # Role monitoring: the upstream names and versions of the Debian (trixie) packages.
+  "prom/prometheus:v2.53.3 prometheus BINARY=prometheus"
+  "prom/alertmanager:v0.28.1 prometheus BINARY=prometheus-alertmanager"
+  "prom/node-exporter:v1.9.0 prometheus BINARY=prometheus-node-exporter"
+  "prom/blackbox-exporter:v0.26.0 prometheus BINARY=prometheus-blackbox-exporter"
+  "prometheuscommunity/postgres-exporter:v0.17.1 prometheus BINARY=prometheus-postgres-exporter"
 )
 
 in_mirror() {

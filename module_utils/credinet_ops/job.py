@@ -128,13 +128,13 @@ def log(msg, *args):
 
 # --- metrics ----------------------------------------------------------------------------------
 
-def _label_value(value):
+def label_value(value):
     return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 def prometheus_text(metrics, labels):
     """Textfile-collector lines for `metrics` {name: (help, value)}, all with the same labels."""
-    label_text = ",".join('%s="%s"' % (k, _label_value(v)) for k, v in sorted(labels.items()))
+    label_text = ",".join('%s="%s"' % (k, label_value(v)) for k, v in sorted(labels.items()))
     lines = []
     for name, (help_text, value) in sorted(metrics.items()):
         lines.append("# HELP %s %s" % (name, help_text))

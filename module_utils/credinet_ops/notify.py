@@ -312,12 +312,18 @@ def send_telegram(settings, chat_id, title, body, sleep=None, deadline=None):
     return "%d message(s)" % len(payloads)
 
 
-def send_discord(settings, title, body, level, sleep=None, deadline=None):
+def discord_url(settings):
+    """The webhook URL to post to: DISCORD_WEBHOOK_URL, on DISCORD_API_BASE when that is set
+    (tests: the same path on a loopback server)."""
     url = settings["DISCORD_WEBHOOK_URL"]
     base = settings.get("DISCORD_API_BASE", "")
-    if base:  # tests: same path, loopback server
-        parts = urllib.parse.urlsplit(url)
-        url = base.rstrip("/") + parts.path
+    if base:
+        url = base.rstrip("/") + urllib.parse.urlsplit(url).path
+    return url
+
+
+def send_discord(settings, title, body, level, sleep=None, deadline=None):
+    url = discord_url(settings)
     url += ("&" if "?" in url else "?") + "wait=true"
     send_with_retry(lambda: post_json(url, discord_payload(title, body, level), _timeout(deadline)), sleep=sleep,
                     deadline=deadline)
