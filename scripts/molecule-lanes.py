@@ -28,6 +28,7 @@ from pathlib import Path
 EXPECTED_SECONDS = {
     "deploy": 700,
     "adopt": 600,
+    "monitoring": 450,
     "sandbox": 475,
     "security": 440,
     "backup": 405,

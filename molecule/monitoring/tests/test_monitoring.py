@@ -1,5 +1,7 @@
 """Role monitoring: the stack runs within its budget, every target is up, alerts reach the loopback
 Telegram and Discord servers in Spanish (and resolve), a deploy is silenced and leaves it running."""
+import email
+import email.policy
 import json
 import re
 import shlex
@@ -36,15 +38,24 @@ def am_alerts(host, name):
     return [a for a in http_json(host, AM + "/api/v2/alerts")[1] if a["labels"]["alertname"] == name]
 
 
+def email_text(raw):
+    """Subject and text body of a received message, decoded."""
+    message = email.message_from_string(raw, policy=email.policy.default)
+    body = message.get_body(preferencelist=("plain",))
+    return "%s\n%s" % (message["Subject"], body.get_content() if body else "")
+
+
 def texts(host, since):
-    """Telegram and Discord texts received after record number `since`."""
+    """(channel, text) of the Telegram, Discord and email messages received after record `since`."""
     found = []
     for record in fake_received(host)[since:]:
-        payload = record["payload"]
+        payload = record.get("payload") or {}
         if record["channel"] == "telegram":
             found.append(("telegram", payload["text"]))
         elif record["channel"] == "discord" and "embeds" in payload:
             found += [("discord", "%s\n%s" % (e.get("title", ""), e.get("description", ""))) for e in payload["embeds"]]
+        elif record["channel"] == "email":
+            found.append(("email", email_text(record["data"])))
     return found
 
 
@@ -193,6 +204,9 @@ def test_an_alert_is_silenced_then_delivered_in_spanish_and_resolved(host, hostn
         run_silence(playbook, scenario_dir, hostname, "end")
         down = wait_for_text(host, since, "backend no responde en prod", seconds=90)
         assert all(re.search(r"Desde: \d\d/\d\d/\d{4} \d\d:\d\d (CST|CDT)", t) for _, t in down), down
+        # Critical: email too (STARTTLS to the loopback relay, AUTH with the password file).
+        assert wait_until(lambda: [t for c, t in texts(host, since) if c == "email" and "backend no responde en prod" in t],
+                          seconds=60, interval=3), texts(host, since)[-4:]
     finally:
         host.run("docker start %s" % backend)
         host.run("printf %%s %s > %s.tmp && mv %s.tmp %s" % (shlex.quote(original), metrics, metrics, metrics))
