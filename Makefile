@@ -21,7 +21,7 @@ MOLECULE_LANES ?= 2
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
 # promtool of the Prometheus image role monitoring runs (a stand-in in the local mirror).
-PROM_IMAGE = 127.0.0.1:5000/$(shell sed -n 's/^  prometheus: //p' roles/monitoring/defaults/main.yml)
+PROM_IMAGE = 127.0.0.1:5000/$(shell sed -n 's|^  prometheus: \(prom/prometheus:.*\)|\1|p' roles/monitoring/defaults/main.yml)
 
 .PHONY: help venv collections outer lint syntax unit rules-test molecule test sandbox sandbox-destroy bench clean
 

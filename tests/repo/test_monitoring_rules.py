@@ -2,6 +2,7 @@
 in which it must not, a severity, a `for:` (the Watchdog aside) and Spanish texts; the stand-in
 images are the ones the role runs."""
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,11 @@ def test_the_stand_in_images_are_the_ones_the_role_runs():
     assert mirrored == {image for name, image in defaults.items() if name != "grafana"}
 
 
-def test_make_test_runs_the_promtool_cases():
+def test_make_test_runs_the_promtool_cases_with_the_roles_prometheus_image():
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^test: .*\brules-test\b", makefile, re.M)
-    assert "test rules" in makefile
+    image = yaml.safe_load((ROOT / "roles/monitoring/defaults/main.yml").read_text())["monitoring_images"]["prometheus"]
+    dry_run = subprocess.run(["make", "--no-print-directory", "-n", "rules-test"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout
+    files = " ".join(p.name for p in PROMTOOL_TESTS)
+    assert "--entrypoint promtool 127.0.0.1:5000/%s test rules %s" % (image, files) in " ".join(dry_run.split())
