@@ -8,8 +8,9 @@ description:
   - Finds the running database container of the app's Compose project, its database and the
     Docker network the exporter must join to reach it by service name.
   - Keeps the login's password in C(password_file) on the host (generated once, 0600, owned by
-    the exporter's user); the password travels to psql on stdin, never on a command line, with
-    statement logging off for that session.
+    the exporter's user). The server only ever gets its SCRAM-SHA-256 verifier, computed here
+    (the password itself never reaches PostgreSQL, its logs or pg_stat_activity), on psql's
+    stdin, with statement logging off for that session.
   - Creates the role (LOGIN, no other attribute, member of pg_monitor, 3 connections at most) or
     repairs it; the role's comment carries a SHA-256 of the password, so a converge knows without
     logging in whether the password is current.
@@ -30,7 +31,9 @@ db_name: {description: The app's database (POSTGRES_DB)., returned: success, typ
 actions: {description: What was (or would be) done., returned: always, type: list, elements: str}
 """
 
+import base64
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -46,6 +49,17 @@ COMMENT_PREFIX = "credinet-ops monitoring login; password sha256:"
 
 def password_comment(password):
     return COMMENT_PREFIX + hashlib.sha256(password.encode()).hexdigest()
+
+
+def scram_verifier(password, salt=None, iterations=4096):
+    """PostgreSQL's SCRAM-SHA-256 verifier of `password` (RFC 7677), as pg_authid stores it:
+    ALTER ROLE ... PASSWORD '<verifier>' sets the password without the server seeing it."""
+    salt = os.urandom(16) if salt is None else salt
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    stored_key = hashlib.sha256(hmac.new(salted, b"Client Key", "sha256").digest()).digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731 - local shorthand
+    return "SCRAM-SHA-256$%d:%s$%s:%s" % (iterations, b64(salt), b64(stored_key), b64(server_key))
 
 
 def choose_network(networks, project):
@@ -65,7 +79,7 @@ def role_state_sql(role):
 
 def plan(state, role, password):
     """(actions, SQL statements) that bring the role from `state` (role_state_sql's row) to what it must be."""
-    ident, secret = postgres.quote_ident(role), postgres.quote_literal(password)
+    ident, secret = postgres.quote_ident(role), postgres.quote_literal(scram_verifier(password))
     comment = "COMMENT ON ROLE %s IS %s" % (ident, postgres.quote_literal(password_comment(password)))
     if state == "absent":
         return (["create role %s" % role],
@@ -143,7 +157,8 @@ def main():
             actions += role_actions
             if statements and not module.check_mode:
                 # The password must not reach the server log.
-                for sql in ["SET log_statement = 'none'", "SET log_min_duration_statement = -1"] + statements:
+                for sql in ["SET log_statement = 'none'", "SET log_min_duration_statement = -1",
+                            "SET log_min_error_statement = panic"] + statements:
                     session.query(sql, rows=0)
                 session.query("SELECT 'done'")
     except JobError as exc:

@@ -92,28 +92,42 @@ class Lanes:
         self.count = max(1, min(lanes, len(self._queue.queue)))
         self._log_dir = Path(log_dir)
         self._printer = printer
-        self._stop = threading.Event()
+        self.expected = self._queue.qsize()
+        self._stop = threading.Event()  # a failure: no further scenario
+        self._terminated = threading.Event()  # SIGTERM/Ctrl-C: no further step either
+        self._threads = []
         self._children = set()
         self._children_lock = threading.Lock()
         self.outcomes = []
 
     def run(self):
         self._log_dir.mkdir(parents=True, exist_ok=True)
-        threads = [threading.Thread(target=self._lane, args=(n + 1,), daemon=True) for n in range(self.count)]
-        for thread in threads:
+        self._threads = [threading.Thread(target=self._lane, args=(n + 1,), daemon=True) for n in range(self.count)]
+        for thread in self._threads:
             thread.start()
-        for thread in threads:
+        self.wait()
+        return bool(self.outcomes) and all(o.passed for o in self.outcomes) and len(self.outcomes) == self.expected
+
+    def wait(self):
+        for thread in self._threads:
             while thread.is_alive():
                 thread.join(0.5)
-        return all(o.passed for o in self.outcomes) and self._queue.empty()
 
     def terminate(self):
-        """Stop scheduling and end every running command's process group."""
+        """Stop scheduling and end every running command's process group (SIGKILL after 10 s)."""
         self._stop.set()
+        self._terminated.set()
         with self._children_lock:
-            for child in self._children:
+            children = list(self._children)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGTERM)
+                    os.killpg(child.pid, signal.SIGKILL)
 
     def _lane(self, number):
         while not self._stop.is_set():
@@ -121,7 +135,12 @@ class Lanes:
                 scenario = self._queue.get_nowait()
             except queue.Empty:
                 return
-            outcome = self._scenario(scenario, number)
+            try:
+                outcome = self._scenario(scenario, number)
+            except Exception as exc:  # noqa: BLE001 - a lane that dies must still report its scenario failed
+                outcome = Outcome(scenario, number, log=self._log_dir / ("%s.log" % scenario),
+                                  tail=["lanes: %s: %s\n" % (type(exc).__name__, exc)])
+                self._printer.line("==> scenario %s FAILED: %s: %s" % (scenario, type(exc).__name__, exc))
             self.outcomes.append(outcome)
             if not outcome.passed:
                 self._stop.set()
@@ -134,6 +153,9 @@ class Lanes:
         with outcome.log.open("w") as log:
             passed = True
             for argv, must_succeed in steps:
+                if self._terminated.is_set():  # a failure elsewhere lets this scenario finish; a SIGTERM not
+                    passed = False
+                    break
                 # The cleanup steps' output only goes to the log.
                 code = self._command(argv, scenario, log, outcome.tail, shown=must_succeed)
                 if must_succeed and code != 0:
@@ -149,10 +171,13 @@ class Lanes:
     def _command(self, argv, scenario, log, tail, shown):
         log.write("$ %s\n" % " ".join(argv))
         log.flush()
-        child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                 errors="replace", start_new_session=True)
         with self._children_lock:
+            child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     errors="replace", start_new_session=True)
             self._children.add(child)
+        if self._terminated.is_set():  # terminate() ran while this child was starting
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGTERM)
         try:
             for line in child.stdout:
                 log.write(line)
@@ -191,6 +216,7 @@ def main(argv=None):
         ok = lanes.run()
     except KeyboardInterrupt:
         lanes.terminate()
+        lanes.wait()
         ok = False
     for failed in (o for o in lanes.outcomes if not o.passed):
         printer.line("==> last lines of scenario %s (whole log: %s)" % (failed.scenario, failed.log))

@@ -3,7 +3,8 @@
 Why: each task over the sandbox's `docker exec` (or SSH) otherwise starts a new Python on the
 host that unpacks the module (AnsiballZ): about 0.3 s a task. Mitogen keeps one interpreter per
 host and sends modules to it: the same modules, 3 to 4 times faster (README "The test harness").
-Linear semantics are unchanged. Fall back to Ansible's own: ANSIBLE_STRATEGY=linear.
+Linear semantics are unchanged. The Molecule scenarios use it; operators opt in with
+ANSIBLE_STRATEGY=mitogen_linear (ansible.cfg keeps Ansible's own linear strategy).
 
 This file gives Ansible's plugin loader a stable path to the installed package (the package's
 own plugin folder sits under a Python-version-specific site-packages path), ships the modules a

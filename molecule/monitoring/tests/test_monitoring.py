@@ -121,11 +121,15 @@ def test_every_container_has_a_memory_limit_within_the_budget_and_the_zone(host)
 
 
 def test_secrets_live_in_files_only_the_services_read(host):
+    # Alertmanager's own user: nobody (node-exporter, which sees the host's files) cannot read them.
     for name in ("telegram-bot-token", "discord-webhook-url", "smtp-password", "heartbeat-url"):
         secret = host.file("%s/alertmanager/secrets/%s" % (DIR, name))
-        assert (secret.mode, secret.uid) == (0o600, 65534), name
+        assert (secret.mode, secret.uid) == (0o600, 59093), name
     config = host.file(DIR + "/alertmanager/alertmanager.yml")
-    assert (config.mode, config.user, config.gid) == (0o640, "root", 65534)
+    assert (config.mode, config.user, config.gid) == (0o640, "root", 59093)
+    node_exporter = containers(host)["node-exporter"]
+    denied = host.run("docker exec %s cat /host%s/alertmanager/secrets/telegram-bot-token" % (node_exporter, DIR))
+    assert denied.rc != 0 and "FAKE" not in denied.stdout
     password = host.file(DIR + "/postgres-exporter/db-password")
     assert (password.mode, password.uid) == (0o600, 65534)
     rendered = host.check_output("cat %s/alertmanager/alertmanager.yml %s/prometheus/prometheus.yml %s/docker-compose.monitoring.yml"
@@ -217,15 +221,21 @@ def test_an_alert_is_silenced_then_delivered_in_spanish_and_resolved(host, hostn
             assert secret not in text
 
 
+def deploy_silences(host):
+    return {s["id"]: s for s in http_json(host, AM + "/api/v2/silences")[1] if s["createdBy"] == "credinet-ops deploy"}
+
+
 def test_a_deploy_is_silenced_and_leaves_the_monitoring_project_running(host, hostname, playbook, scenario_dir):
-    before = containers(host)
+    before, earlier = containers(host), set(deploy_silences(host))
     since = len(fake_received(host))
     result = playbook(PROJECT / "playbooks/deploy.yml", hostname, "-e", "app_force=true", check=True)
     assert "A planned restart does not page" in result.output
     assert containers(host) == before, "the app's deploy (remove_orphans) left the monitoring containers alone"
-    silences = [s for s in http_json(host, AM + "/api/v2/silences")[1] if s["createdBy"] == "credinet-ops deploy"]
-    assert silences and all(s["status"]["state"] == "expired" for s in silences), silences
-    matchers = {m["name"]: m["value"] for m in silences[-1]["matchers"]}
+    new = [s for sid, s in deploy_silences(host).items() if sid not in earlier]
+    assert len(new) == 1, "the deploy made its own silence"
+    assert new[0]["status"]["state"] == "expired", "and ended it"
+    assert new[0]["comment"].endswith("(%s)" % hostname)
+    matchers = {m["name"]: m["value"] for m in new[0]["matchers"]}
     assert matchers["env"] == "prod" and "service_down" in matchers["alertname"]
     assert not [t for _, t in texts(host, since) if "ALERTA" in t], "the deploy paged"
 

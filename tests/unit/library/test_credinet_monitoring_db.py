@@ -11,7 +11,8 @@ def test_an_absent_role_is_created_least_privileged_with_its_password_hash():
     actions, sql = mod.plan("absent", "credinet_monitor", PASSWORD)
     assert actions == ["create role credinet_monitor"]
     assert sql[0].startswith('CREATE ROLE "credinet_monitor" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION')
-    assert "PASSWORD 'FAKE-monitor-password-''quoted'" in sql[0]  # quoted as a literal
+    assert "PASSWORD 'SCRAM-SHA-256$4096:" in sql[0]  # only the verifier reaches the server
+    assert PASSWORD not in " ".join(sql) and PASSWORD.replace("'", "''") not in " ".join(sql)
     assert sql[1] == 'GRANT pg_monitor TO "credinet_monitor"'
     assert sql[2].startswith('COMMENT ON ROLE "credinet_monitor" IS \'credinet-ops monitoring login; password sha256:')
     assert PASSWORD not in sql[2]
@@ -62,3 +63,21 @@ def test_other_role_names_are_refused(name):
 def test_errors_never_carry_the_password():
     assert mod.hide("LINE 1: ALTER ROLE x PASSWORD '%s'" % PASSWORD, PASSWORD) == "LINE 1: ALTER ROLE x PASSWORD '********'"
     assert mod.hide("plain", None) == "plain"
+
+
+def test_the_scram_verifier_is_postgresqls_format_and_checks_the_password():
+    import base64
+    import hashlib
+    import hmac
+    verifier = mod.scram_verifier("FAKE-pw", salt=b"0123456789abcdef")
+    method, rest = verifier.split("$", 1)
+    iterations_salt, keys = rest.split("$")
+    iterations, salt = iterations_salt.split(":")
+    stored_key, server_key = (base64.b64decode(k) for k in keys.split(":"))
+    assert (method, iterations, base64.b64decode(salt)) == ("SCRAM-SHA-256", "4096", b"0123456789abcdef")
+    # What the server does at login (RFC 5802): the client proof for this password matches StoredKey.
+    salted = hashlib.pbkdf2_hmac("sha256", b"FAKE-pw", b"0123456789abcdef", 4096)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    assert hashlib.sha256(client_key).digest() == stored_key
+    assert hmac.new(salted, b"Server Key", "sha256").digest() == server_key
+    assert mod.scram_verifier("FAKE-pw") != mod.scram_verifier("FAKE-pw"), "a new salt each time"

@@ -37,7 +37,8 @@ def test_the_projects_containers_are_written(tmp_path, monkeypatch):
     assert cmd.main(["--project", "credinet-v2", "--out", str(out), "--label", "env=prod"]) == 0
     text = out.read_text()
     assert 'credinet_container_running{container="credinet-v2-backend-1",env="prod",project="credinet-v2",service="backend"} 1' in text
-    assert docker.calls()[0] == ["ps", "-aq", "--filter", "label=com.docker.compose.project=credinet-v2"]
+    assert docker.calls()[0] == ["ps", "-aq", "--filter", "label=com.docker.compose.project=credinet-v2",
+                                 "--filter", "label=com.docker.compose.oneoff=False"]
     assert docker.calls()[1] == ["inspect", "a1", "b2", "c3"]
     assert oct(out.stat().st_mode & 0o777) == "0o644"
 
@@ -63,3 +64,13 @@ def test_an_unwritable_folder_is_logged_not_raised(tmp_path, monkeypatch, capsys
     fake_docker(tmp_path, monkeypatch)
     assert cmd.main(["--project", "p", "--out", str(tmp_path / "missing/dir/c.prom")]) == 0
     assert "metrics not written" in capsys.readouterr().out
+
+
+def test_a_failed_write_removes_the_old_file(tmp_path, monkeypatch, capsys):
+    fake_docker(tmp_path, monkeypatch)
+    out = tmp_path / "c.prom"
+    out.write_text('credinet_container_running{container="x"} 1\n')
+    monkeypatch.setattr(cmd.job, "write_atomic", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    assert cmd.main(["--project", "p", "--out", str(out)]) == 0
+    assert not out.exists()
+    assert "No space left on device): old file removed" in capsys.readouterr().out

@@ -138,3 +138,30 @@ def test_the_makefile_runs_the_scenarios_through_the_lanes():
     from pathlib import Path
     makefile = (Path(__file__).resolve().parents[3] / "Makefile").read_text()
     assert "scripts/molecule-lanes.py --lanes $(MOLECULE_LANES) $(SCENARIOS)" in makefile
+
+
+def test_a_lane_that_cannot_start_a_command_reports_the_scenario_failed(mod, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    monkeypatch.chdir(tmp_path)
+    assert mod.main(["--lanes", "2", "alpha", "beta"]) == 1
+    out = capsys.readouterr().out
+    assert "==> scenario" in out and "FAILED" in out and "FileNotFoundError" in out
+
+
+def test_terminate_ends_the_running_step_and_starts_no_other(mod, tmp_path, fake_tools, monkeypatch):
+    import threading
+    import time
+    monkeypatch.setenv("LANES_TEST_WAIT", "30")
+    molecule, _ = fake_tools
+    runner = mod.Lanes(["slow-never", "after"], 1, tmp_path / "logs", mod.Printer(io.StringIO()))
+    thread = threading.Thread(target=runner.run)
+    start = time.monotonic()
+    thread.start()
+    while not (tmp_path / "started-slow-never").exists() and time.monotonic() - start < 20:
+        time.sleep(0.05)
+    runner.terminate()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert time.monotonic() - start < 20, "the waiting scenario was killed, not waited for"
+    assert [(o.scenario, o.passed) for o in runner.outcomes] == [("slow-never", False)]
+    assert ["test", "-s", "after"] not in molecule.calls()
