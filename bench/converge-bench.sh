@@ -25,10 +25,12 @@ run() {
   printf '%s %.1f %s\n' "$name" "$(echo "$t1 - $t0" | bc)" "$changed" >>"$OUT/results"
 }
 
-echo "==> site.yml once to settle, then the idempotent re-run measured"
+echo "==> site.yml once to settle, then the idempotent re-run measured (Ansible's own strategy, then Mitogen's)"
 for host in $HOSTS; do
   .venv/bin/ansible-playbook -i inventories/sandbox -l "$host" playbooks/site.yml >/dev/null
   run "site-rerun-$host" playbooks/site.yml "$host"
+  # The opt-in engine (ANSIBLE_STRATEGY=mitogen_linear, README "The test harness"), same host, same run.
+  ANSIBLE_STRATEGY=mitogen_linear run "site-rerun-mitogen-$host" playbooks/site.yml "$host"
 done
 echo "==> deploy.yml with the commit unchanged (prod host)"
 first=${HOSTS%% *}
@@ -41,6 +43,7 @@ run "forced-redeploy-$first" playbooks/deploy.yml "$first" -e app_force=true
 printf '\n%-34s %10s %8s %10s  %s\n' "run" "seconds" "changed" "goal (s)" "baseline"
 while read -r name seconds changed; do
   case "$name" in
+    site-rerun-mitogen-*) goal=30 baseline="site-rerun row of the same host above (Ansible's own strategy, same run)" ;;
     site-rerun-*) goal=30 baseline="60 s before the work of issue #15 (recorded there; old code is not re-run)" ;;
     noop-deploy-*) goal=15 baseline="forced-redeploy row below (same run, same host); 24 s recorded in #15" ;;
     *) goal=- baseline="" ;;
