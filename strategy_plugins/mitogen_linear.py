@@ -16,6 +16,8 @@ under Mitogen never see them finish.
 import importlib.machinery
 import os
 
+from ansible.utils.display import Display
+
 import ansible_mitogen.loaders
 import ansible_mitogen.module_finder
 import ansible_mitogen.strategy
@@ -25,6 +27,9 @@ Base = ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)
 
 
 LOCAL = ("local", "ansible.builtin.local")
+# Printed at -vv for every play Mitogen runs: tests tell which strategy ran a playbook by it.
+ANNOUNCE = "Mitogen runs play: %s"
+display = Display()
 
 
 def relative_imports(name, path, is_pkg):
@@ -77,4 +82,5 @@ class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Base):
         # The play's own `connection:` keyword (play_context still holds the configured default).
         if getattr(iterator._play, "connection", None) in LOCAL:
             return Base.run(self, iterator, play_context)
+        display.vv(ANNOUNCE % iterator._play.get_name())
         return super().run(iterator, play_context, *args, **kwargs)

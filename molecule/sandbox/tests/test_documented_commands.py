@@ -6,6 +6,9 @@ the real host name of prod replaced by the sandbox's. Optional parts are include
 variant of each line runs; every variant is syntax-checked by tests/unit/scripts). A command
 added to the documentation runs here automatically; the ones that cannot run here say where they
 run instead (ELSEWHERE).
+
+They run with Ansible's own strategy, as operators do (ansible.cfg): the scenario's converge and
+idempotence use Mitogen's, like every other scenario, for speed.
 """
 import importlib.util
 import os
@@ -21,11 +24,14 @@ _spec.loader.exec_module(DOCS)
 HOSTS = {"inventories/prod": "sandbox-prod", "inventories/dev": "sandbox-dev"}
 # Documented commands that run somewhere else than here, and where.
 ELSEWHERE = {
-    # site.yml itself is this scenario's converge and idempotence steps.
-    "playbooks/site.yml": "converge/idempotence of this scenario",
+    # site.yml itself is this scenario's converge and idempotence steps; operators' strategy
+    # runs it in test_the_check_diff_of_site_yml_shows_no_secret.
+    "playbooks/site.yml": "converge/idempotence of this scenario, and its --check --diff below",
     # A rollback needs a previous release: the deploy scenario deploys one first.
     "playbooks/rollback.yml": "molecule/deploy test_manual_rollback_returns_to_the_previous_release",
 }
+# The strategy ansible.cfg gives operators; Molecule's generated config says Mitogen's.
+OPERATORS = {"ANSIBLE_STRATEGY": "linear"}
 SECRETS = ("FAKE-sandbox-telegram-token", "FAKE-sandbox-discord-token", "sandbox-fake-smtp-password",
            "sandbox-fake-db-password", "sandbox-fake-crypt-password")
 
@@ -73,7 +79,7 @@ def test_every_documented_command_runs_here_or_says_where():
 @pytest.mark.parametrize("command", RUNNABLE)
 def test_documented_command_runs_in_the_sandbox(command, playbook):
     path, hostname, args = sandbox_args(command)
-    result = playbook(PROJECT / path, hostname, *args)
+    result = playbook(PROJECT / path, hostname, *args, env=OPERATORS)
     assert result.rc == 0, "%s\n%s" % (command, result.output[-3000:])
     assert result.recap(hostname)["failed"] == 0
     leaked = [s for s in SECRETS if s in result.output]
@@ -83,7 +89,8 @@ def test_documented_command_runs_in_the_sandbox(command, playbook):
 def test_the_check_diff_of_site_yml_shows_no_secret(playbook):
     """--check --diff is what operators run first: neither a diff nor verbose output may print a secret."""
     result = playbook(PROJECT / "playbooks/site.yml", "sandbox-prod", "--check", "--diff", "-vv",
-                      env={"ANSIBLE_DISPLAY_SKIPPED_HOSTS": "0"})
+                      env={"ANSIBLE_DISPLAY_SKIPPED_HOSTS": "0", **OPERATORS})
     assert result.rc == 0, result.output[-3000:]
+    assert "Mitogen runs play" not in result.output, "not the operators' strategy"
     assert not [s for s in SECRETS if s in result.output]
     assert os.environ.get("MOLECULE_SCENARIO_NAME") == "sandbox"

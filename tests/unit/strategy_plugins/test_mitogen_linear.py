@@ -53,6 +53,9 @@ class Play:
     def __init__(self, connection):
         self.connection = connection
 
+    def get_name(self):
+        return "a play"
+
 
 class Iterator:
     def __init__(self, connection):
@@ -66,9 +69,12 @@ def test_controller_plays_run_with_ansibles_own_linear_strategy(monkeypatch, con
     monkeypatch.setattr(shim.Base, "run", lambda self, iterator, play_context: calls.append("plain") or 0)
     monkeypatch.setattr(shim.ansible_mitogen.strategy.StrategyMixin, "run",
                         lambda self, iterator, play_context, *a, **k: calls.append("mitogen") or 0)
+    announced = []
+    monkeypatch.setattr(shim.display, "vv", announced.append)
     strategy = shim.StrategyModule.__new__(shim.StrategyModule)
     assert strategy.run(Iterator(connection), object()) == 0
     assert calls == (["plain"] if plain else ["mitogen"])
+    assert announced == ([] if plain else ["Mitogen runs play: a play"])
 
 
 def test_the_scan_is_patched_once_and_in_place():
