@@ -54,6 +54,11 @@ class Manifest:
     # Where the set was taken (adoption: environments never mix backups unknowingly).
     app_dir: str = ""
     compose_project: str = ""
+    # What a rebuild needs besides the data: the database owner and the app's release record
+    # (deployed commit, ref) when the backup was taken. Non-secret; offsite it is encrypted
+    # with the rest of the set.
+    db_user: str = ""
+    release: dict = None
     format: int = FORMAT
 
     @property
@@ -73,7 +78,7 @@ class Manifest:
             "files": {"dump": dataclasses.asdict(self.dump), "globals": dataclasses.asdict(self.globals)},
             "tables": self.tables, "critical_tables": self.critical_tables,
             "verify": {"errors": self.verify_errors, "method": self.verify_method},
-            "size_warning": self.size_warning,
+            "size_warning": self.size_warning, "db_user": self.db_user, "release": self.release,
         }
 
     def to_json(self):
@@ -97,6 +102,7 @@ class Manifest:
                 verify_errors=list(verify.get("errors", [])), verify_method=str(verify.get("method", "")),
                 size_warning=data.get("size_warning"), app_dir=str(data.get("app_dir", "")),
                 compose_project=str(data.get("compose_project", "")), format=int(data.get("format", FORMAT)),
+                db_user=str(data.get("db_user", "")), release=release_record(data.get("release")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ManifestError("malformed manifest (%s: %s)" % (type(exc).__name__, exc))
@@ -119,6 +125,19 @@ class Manifest:
     def write(self, path):
         """Temp file, fsync, rename: a reader sees the old manifest or the new one, never half."""
         job.write_atomic(path, self.to_json())
+
+
+def release_record(data):
+    """The release record a manifest carries: None, or a JSON object whose commit (`sha`), when
+    present, is a full hexadecimal commit id. Anything else is not a release record."""
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise ManifestError("malformed manifest: the release record is a JSON object, found %s" % type(data).__name__)
+    sha = data.get("sha")
+    if sha is not None and not (isinstance(sha, str) and len(sha) == 40 and all(c in "0123456789abcdef" for c in sha)):
+        raise ManifestError("malformed manifest: release commit %r is not a full commit id" % (sha,))
+    return dict(data)
 
 
 def status_of(path, missing):

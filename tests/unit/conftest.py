@@ -121,7 +121,8 @@ def sample_manifest(key, status="good", db="credinet", compression="zstd", dump_
         globals=FileEntry("%s.globals.sql.%s" % (key, ext), 1, "b" * 64),
         tables=tables if tables is not None else {"public.loans": {"rows": 3, "checksum": "-12"}},
         critical_tables=["loans"], verify_errors=[] if status == "good" else ["full decode failed"],
-        verify_method="sha256 + pg_restore -l + pg_restore -f /dev/null")
+        verify_method="sha256 + pg_restore -l + pg_restore -f /dev/null", db_user="credinet",
+        release={"sha": "0123456789abcdef0123456789abcdef01234567", "ref": "main", "previous": None})
 
 
 def make_set(directory, moment, status="good", db="credinet", size=100, seq=0, compression="zstd"):

@@ -122,7 +122,9 @@ def test_new_commit_is_deployed_after_a_backup_and_audited(host, hostname, playb
     entry = audit(host)[-1]
     assert (entry["from"], entry["to"], entry["result"]) == (before, target, "deployed")
     assert entry["backup"].startswith("credinet_credinet_")
-    assert host.file("/var/backups/credinet/%s.manifest.json" % entry["backup"]).exists
+    manifest = json.loads(host.file("/var/backups/credinet/%s.manifest.json" % entry["backup"]).content_string)
+    # What a rebuild deploys travels with the data (offsite too): the release it was taken under.
+    assert (manifest["release"]["sha"], manifest["db_user"]) == (before, "credinet")
     assert release(host) | {"deployed_at": None, "by": None} == {
         "sha": target, "previous": before, "ref": "main", "backup": entry["backup"], "deployed_at": None, "by": None}
     assert not host.file(STATE + "/lock").exists

@@ -445,3 +445,26 @@ def test_a_failed_swap_starts_the_stopped_services_again_and_says_whether_the_ap
                     cmd.parser().parse_args(["restore", "--yes"]), state)
     assert actions == ["restore_into", ("stop", ["backend", "frontend"]), "swap", ("start", ["backend", "frontend"])]
     assert state["app"] == app_state, "the failure notification says whether the app is up"
+
+
+class TestReleaseRecord:
+    """Every manifest carries the release record of its time: what a rebuild deploys."""
+
+    SHA = "0123456789abcdef0123456789abcdef01234567"
+
+    def test_the_record_is_copied(self, cfg, tmp_path):
+        (tmp_path / "release.json").write_text(json.dumps({"sha": self.SHA, "ref": "main", "previous": None}))
+        cfg["release_file"] = str(tmp_path / "release.json")
+        assert cmd.current_release(cfg) == {"sha": self.SHA, "ref": "main", "previous": None}
+
+    @pytest.mark.parametrize("content", [None, "", "{", "[]", '{"sha": "main"}'])
+    def test_no_record_or_a_bad_one_never_fails_a_backup(self, cfg, tmp_path, content, capsys):
+        path = tmp_path / "release.json"
+        if content is not None:
+            path.write_text(content)
+        cfg["release_file"] = str(path)
+        assert cmd.current_release(cfg) is None
+        assert ("not copied into the manifest" in capsys.readouterr().out) is (content is not None)
+
+    def test_no_release_file_configured(self, cfg):
+        assert cmd.current_release(cfg) is None

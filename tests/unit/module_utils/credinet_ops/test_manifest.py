@@ -56,6 +56,16 @@ class TestRoundTrip:
         manifest = Manifest.from_dict(data)
         assert (manifest.verify_errors, manifest.verify_method, manifest.app_dir) == ([], "", "")
 
+    def test_a_manifest_without_the_rebuild_facts_still_reads(self):
+        """Sets taken before the release record was copied into manifests stay restorable."""
+        manifest = Manifest.from_dict(without(without(sample_manifest(KEY).to_dict(), "release"), "db_user"))
+        assert (manifest.release, manifest.db_user) == (None, "")
+
+    def test_the_release_record_round_trips(self):
+        manifest = Manifest.from_dict(json.loads(sample_manifest(KEY).to_json()))
+        assert manifest.release["sha"] == "0123456789abcdef0123456789abcdef01234567"
+        assert manifest.db_user == "credinet"
+
     def test_file_entries_are_typed(self):
         manifest = Manifest.from_dict(sample_manifest(KEY).to_dict())
         assert manifest.dump == FileEntry(KEY + ".dump.zst", 100, "a" * 64)
@@ -91,6 +101,14 @@ class TestMalformed:
         data = sample_manifest(KEY).to_dict()
         data[field] = value
         with pytest.raises(ManifestError):
+            Manifest.read(stored(tmp_path, data))
+
+    @pytest.mark.parametrize("release", [[], "main", 3, {"sha": "abc"}, {"sha": "0123456789ABCDEF0123456789ABCDEF01234567"},
+                                         {"sha": "g" * 40}, {"sha": 12}, {"sha": "0" * 39 + "\n"}])
+    def test_a_release_record_that_names_no_commit_is_refused(self, tmp_path, release):
+        data = sample_manifest(KEY).to_dict()
+        data["release"] = release
+        with pytest.raises(ManifestError, match="release"):
             Manifest.read(stored(tmp_path, data))
 
     def test_extra_file_entry_fields_are_refused(self, tmp_path):
