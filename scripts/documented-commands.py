@@ -6,6 +6,10 @@ A command is the text from `ansible-playbook` to the end of its code span, line 
 comment. Optional parts written `[...]` give one variant without them and one with all of them;
 `<placeholders>` are filled from SAMPLES (the same way for every command).
 
+The host commands the documentation gives (`sudo credinet-backup list`, in a code span) are
+listed by host_commands(): the unit test checks each names a subcommand and options the command
+still has.
+
 Used by tests/unit/scripts/test_documented_commands.py (every command parses and its -e values are
 valid) and by molecule/sandbox/tests/test_documented_commands.py (the ones that can run in the
 sandbox run there). `python3 scripts/documented-commands.py` lists them.
@@ -17,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = re.compile(r"(?:\.venv/bin/)?ansible-playbook\s[^`\n]*")
+# A host command in a code span: `[sudo ][/usr/local/bin/]credinet-<tool>[ arguments]`.
+HOST_COMMAND = re.compile(r"`(?:sudo )?(?:/usr/local/bin/)?(credinet-(?:backup|offsite|notify))((?:\s[^`\n]*)?)`")
 OPTIONAL = re.compile(r"\s*\[([^\[\]]+)\]")
 # Values a placeholder stands for when a documented command is checked or run.
 SAMPLES = {
@@ -86,6 +92,27 @@ def extract(root=ROOT):
             for variant in variants(command):
                 found.setdefault(fill(variant), []).append(str(path.relative_to(root)))
     return found
+
+
+def host_commands(root=ROOT):
+    """{(tool, argument words): [where]} of every host command in a code span of the docs.
+    Synopsis forms count too (`verify [SET] [--file COPY]`, `--set latest|KEY|PATH`)."""
+    markdown, _ = sources(root)
+    found = {}
+    for path in markdown:
+        for match in HOST_COMMAND.finditer(path.read_text()):
+            words = tuple(match.group(2).split())
+            found.setdefault((match.group(1), words), []).append(str(path.relative_to(root)))
+    return found
+
+
+def synopsis(words):
+    """(subcommand or None, --options named) of a documented host command's words: brackets and
+    `a|b` alternatives are a synopsis' notation, UPPERCASE and <placeholders> its values."""
+    tokens = [t for w in words for t in re.sub(r"[\[\]]", " ", w).replace("|", " ").split()]
+    options = sorted({t.split("=")[0] for t in tokens if t.startswith("--")})
+    first = tokens[0] if tokens and not tokens[0].startswith("-") else None
+    return first, options
 
 
 OVERRIDE = re.compile(r"(?<![\w-])-e ([a-z_]+)=([^\s`|)]+)")

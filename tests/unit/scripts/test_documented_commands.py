@@ -6,6 +6,7 @@ against the inventory they name, with their -e values, and each -e value against
 argument specs and the playbooks' own inputs (a documented `-e app_force=true` that a role would
 refuse, or an override no role declares, fails here).
 """
+import argparse
 import functools
 import subprocess
 import sys
@@ -85,3 +86,72 @@ def test_every_documented_override_is_a_declared_input_with_a_valid_value():
             assert value.lower() in STRICT_BOOLS, "-e %s=%s (%s) is not a boolean" % (key, value, where)
         if kind == "int":
             assert value.lstrip("-").isdigit(), "-e %s=%s (%s) is not a number" % (key, value, where)
+
+
+# --- host commands (`sudo credinet-backup list`) ----------------------------------------------------
+
+HOST_TOOLS = {"credinet-backup": "roles/backup/files/credinet-backup",
+              "credinet-offsite": "roles/offsite/files/credinet-offsite",
+              "credinet-notify": "roles/notify/files/credinet-notify"}
+HOST_COMMANDS = DOCS.host_commands()
+
+
+def subcommands(parser):
+    """{name: subparser} of a command's parser ({} for a command without subcommands)."""
+    found = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return found[0].choices if found else {}
+
+
+def option_strings(parser):
+    return {o for a in parser._actions for o in a.option_strings}
+
+
+def host_command_errors(tool, words):
+    """What no longer exists of a documented host command ([] when it all does)."""
+    parser = load_source(HOST_TOOLS[tool]).parser()
+    first, options = DOCS.synopsis(words)
+    subs = subcommands(parser)
+    errors = []
+    if subs and first is not None and first not in subs:
+        errors.append("%s has no subcommand %r" % (tool, first))
+    known = option_strings(subs[first]) if first in subs else option_strings(parser)
+    errors += ["%s %s has no option %s" % (tool, first or "", o) for o in options if o not in known]
+    # A full invocation parses as typed; a bare subcommand is a name in prose (`check-config`).
+    concrete = len(words) > 1 and not any(c in " ".join(words) for c in "[]|<") and not any(w.isupper() for w in words)
+    if concrete and not errors:
+        try:
+            parser.parse_args(list(words))
+        except SystemExit:
+            errors.append("%s %s does not parse" % (tool, " ".join(words)))
+    return errors
+
+
+def test_the_documentation_gives_host_commands():
+    assert {tool for tool, _ in HOST_COMMANDS} == set(HOST_TOOLS)
+    assert len(HOST_COMMANDS) >= 15
+
+
+@pytest.mark.parametrize(("tool", "words"), sorted(HOST_COMMANDS), ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
+def test_documented_host_command_still_exists(tool, words):
+    errors = host_command_errors(tool, words)
+    assert not errors, "%s (documented in %s)" % (errors, ", ".join(HOST_COMMANDS[(tool, words)]))
+
+
+@pytest.mark.parametrize(("tool", "words", "error"), [
+    ("credinet-backup", ("backup",), "no subcommand 'backup'"),
+    ("credinet-backup", ("list", "--all"), "no option --all"),
+    ("credinet-backup", ("restore", "[--force]"), "no option --force"),
+    ("credinet-offsite", ("fetch", "--set", "latest"), "no option --set"),
+    ("credinet-backup", ("verify", "a", "b"), "does not parse"),
+    ("credinet-notify", ("--unit", "x"), "no option --unit"),
+])
+def test_a_command_that_no_longer_exists_is_named(tool, words, error):
+    assert any(error in e for e in host_command_errors(tool, words))
+
+
+def test_host_commands_are_found_in_code_spans_only(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs/x.md").write_text("Corre `sudo credinet-backup list --json` y `credinet-offsite run`;\n"
+                                        "`credinet-backup.timer` y credinet-backup run sin comillas no cuentan.\n")
+    assert DOCS.host_commands(tmp_path) == {("credinet-backup", ("list", "--json")): ["docs/x.md"],
+                                            ("credinet-offsite", ("run",)): ["docs/x.md"]}
