@@ -23,7 +23,7 @@ SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/m
 # promtool of the Prometheus image role monitoring runs (a stand-in in the local mirror).
 PROM_IMAGE = 127.0.0.1:5000/$(shell sed -n 's|^  prometheus: \(prom/prometheus:.*\)|\1|p' roles/monitoring/defaults/main.yml)
 
-.PHONY: help venv collections outer lint syntax unit rules-test molecule test sandbox sandbox-destroy bench clean
+.PHONY: help venv collections outer lint syntax unit rules-test checks molecule test sandbox sandbox-destroy bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -67,7 +67,21 @@ rules-test: outer ## promtool unit tests of every alert rule (tests/promtool)
 molecule: venv collections outer ## Every Molecule scenario (create, converge, idempotence, verify, destroy), MOLECULE_LANES side by side
 	$(BIN)/python scripts/molecule-lanes.py --lanes $(MOLECULE_LANES) $(SCENARIOS)
 
-test: lint syntax unit rules-test molecule ## Everything CI runs
+checks: lint syntax unit rules-test ## Everything but Molecule: lint, syntax checks, unit tests, alert rule tests
+
+# The checks (about two minutes of CPU) run while the Molecule lanes start: a scenario's first
+# minutes are mostly waiting (hosts boot, engines start). Failed checks stop the lanes.
+test: venv collections outer ## Everything CI runs: the checks side by side with the Molecule scenarios
+	@mkdir -p .cache
+	@$(BIN)/python scripts/molecule-lanes.py --lanes $(MOLECULE_LANES) $(SCENARIOS) & lanes=$$!; \
+	  checks=0; $(MAKE) --no-print-directory checks >.cache/checks.log 2>&1 || checks=$$?; \
+	  cat .cache/checks.log; \
+	  if [ "$$checks" != 0 ]; then \
+	    echo "==> make checks FAILED (output above): stopping the Molecule lanes"; \
+	    kill -TERM "$$lanes" 2>/dev/null || true; wait "$$lanes" || true; exit 1; \
+	  fi; \
+	  echo "==> make checks passed; waiting for the Molecule lanes"; \
+	  wait "$$lanes"
 	@echo "==> make test: all checks passed"
 
 sandbox: venv collections outer ## Boot sandbox prod+dev hosts and converge site.yml on them

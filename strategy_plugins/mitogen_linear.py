@@ -27,7 +27,7 @@ Base = ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)
 
 
 LOCAL = ("local", "ansible.builtin.local")
-# Printed at -vv for every play Mitogen runs: tests tell which strategy ran a playbook by it.
+# Printed for every play Mitogen runs (one line): tests tell which strategy ran a playbook by it.
 ANNOUNCE = "Mitogen runs play: %s"
 display = Display()
 
@@ -82,5 +82,5 @@ class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Base):
         # The play's own `connection:` keyword (play_context still holds the configured default).
         if getattr(iterator._play, "connection", None) in LOCAL:
             return Base.run(self, iterator, play_context)
-        display.vv(ANNOUNCE % iterator._play.get_name())
+        display.display(ANNOUNCE % iterator._play.get_name())
         return super().run(iterator, play_context, *args, **kwargs)

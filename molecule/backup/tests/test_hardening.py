@@ -177,14 +177,16 @@ def test_a_session_holding_a_lock_fails_the_backup_quickly_and_clearly(host, fre
 
 def test_restore_succeeds_while_clients_keep_reconnecting_and_says_the_app_is_up(host, fresh_fakes):
     assert host.run("credinet-backup run --no-prune").rc == 0
-    loop = "while true; do psql -qAtX -U credinet -d credinet -c 'SELECT 1' >/dev/null 2>&1; done"
+    # The loop's shell records its PID and only it is stopped: `pkill -f` patterns in the
+    # database container also hit server processes PostgreSQL had just forked, and a server
+    # process killed by a signal makes the postmaster restart every session (crash recovery).
+    loop = "echo $$ > /tmp/reconnect-loop.pid; while true; do psql -qAtX -U credinet -d credinet -c 'SELECT 1' >/dev/null 2>&1; done"
     host.run_expect([0], "docker exec -d %s sh -c %s" % (db_cid(host), shlex.quote(loop)))
     try:
         result = host.run("credinet-backup restore --set latest --yes")
         assert result.rc == 0, result.stdout
     finally:
-        host.run("docker exec %s pkill -f 'SELECT 1'" % db_cid(host))
-        host.run("docker exec %s sh -c 'pkill -f \"while true\"'" % db_cid(host))
+        host.run("docker exec %s sh -c 'kill $(cat /tmp/reconnect-loop.pid)'" % db_cid(host))
     assert psql(host, "SELECT datallowconn FROM pg_database WHERE datname = 'credinet'") == "t"
     texts = wait_until(lambda: [t for t in telegram_texts(host) if "Restauración completada" in t])
     assert texts and "La aplicación responde" in texts[0]

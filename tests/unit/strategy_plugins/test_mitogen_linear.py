@@ -70,7 +70,7 @@ def test_controller_plays_run_with_ansibles_own_linear_strategy(monkeypatch, con
     monkeypatch.setattr(shim.ansible_mitogen.strategy.StrategyMixin, "run",
                         lambda self, iterator, play_context, *a, **k: calls.append("mitogen") or 0)
     announced = []
-    monkeypatch.setattr(shim.display, "vv", announced.append)
+    monkeypatch.setattr(shim.display, "display", announced.append)
     strategy = shim.StrategyModule.__new__(shim.StrategyModule)
     assert strategy.run(Iterator(connection), object()) == 0
     assert calls == (["plain"] if plain else ["mitogen"])
