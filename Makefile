@@ -74,6 +74,8 @@ checks: lint syntax unit rules-test ## Everything but Molecule: lint, syntax che
 test: venv collections outer ## Everything CI runs: the checks side by side with the Molecule scenarios
 	@mkdir -p .cache
 	@$(BIN)/python scripts/molecule-lanes.py --lanes $(MOLECULE_LANES) $(SCENARIOS) & lanes=$$!; \
+	  trap 'kill -TERM "$$lanes" 2>/dev/null || true; wait "$$lanes" || true; exit 130' INT TERM; \
+	  trap 'kill -TERM "$$lanes" 2>/dev/null || true' EXIT; \
 	  checks=0; $(MAKE) --no-print-directory checks >.cache/checks.log 2>&1 || checks=$$?; \
 	  cat .cache/checks.log; \
 	  if [ "$$checks" != 0 ]; then \

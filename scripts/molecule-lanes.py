@@ -23,10 +23,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Seconds each scenario took alone on a 2-core machine (make molecule with one lane). Used only
-# to order the queue; a scenario missing here is assumed long, so that it starts early.
+# Seconds each scenario took in two lanes on a 2-core machine (clean-clone run of 2026-12-03). Used
+# only to order the queue; a scenario missing here is assumed long, so that it starts early.
 EXPECTED_SECONDS = {
-    # Measured in two lanes on a 2-core machine (CI run of 2026-12-03).
     "deploy": 930,
     "adopt": 890,
     "sandbox": 850,
@@ -162,21 +161,26 @@ class Lanes:
                 if must_succeed and code != 0:
                     passed = False
                     break
-            self._command(remove_volumes, scenario, log, outcome.tail, False)
+            if self._terminated.is_set():
+                # Stopped from outside (failed checks, Ctrl-C): the scenario's hosts must not
+                # outlive the run. Cleanup is never killed by terminate().
+                self._command(["molecule", "destroy", "-s", scenario], scenario, log, outcome.tail, False, cleanup=True)
+            self._command(remove_volumes, scenario, log, outcome.tail, False, cleanup=True)
         outcome.seconds = round(time.monotonic() - start)
         outcome.passed = passed
         verdict = "passed" if outcome.passed else "FAILED"
         self._printer.line("==> scenario %s %s in %ds" % (scenario, verdict, outcome.seconds))
         return outcome
 
-    def _command(self, argv, scenario, log, tail, shown):
+    def _command(self, argv, scenario, log, tail, shown, cleanup=False):
         log.write("$ %s\n" % " ".join(argv))
         log.flush()
         with self._children_lock:
             child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      errors="replace", start_new_session=True)
-            self._children.add(child)
-        if self._terminated.is_set():  # terminate() ran while this child was starting
+            if not cleanup:
+                self._children.add(child)
+        if self._terminated.is_set() and not cleanup:  # terminate() ran while this child was starting
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGTERM)
         try:
@@ -212,6 +216,9 @@ def main(argv=None):
     printer = Printer()
     lanes = Lanes(args.scenarios, args.lanes, args.log_dir, printer)
     signal.signal(signal.SIGTERM, lambda *_: lanes.terminate())
+    # Started in the background by `make test`, a non-interactive shell leaves SIGINT ignored:
+    # Ctrl-C must still stop the lanes.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     start = time.monotonic()
     try:
         ok = lanes.run()

@@ -102,7 +102,7 @@ class Manifest:
                 verify_errors=list(verify.get("errors", [])), verify_method=str(verify.get("method", "")),
                 size_warning=data.get("size_warning"), app_dir=str(data.get("app_dir", "")),
                 compose_project=str(data.get("compose_project", "")), format=int(data.get("format", FORMAT)),
-                db_user=str(data.get("db_user", "")), release=release_record(data.get("release")),
+                db_user=str(data.get("db_user", "")), release=release_or_none(data.get("release")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ManifestError("malformed manifest (%s: %s)" % (type(exc).__name__, exc))
@@ -127,17 +127,62 @@ class Manifest:
         job.write_atomic(path, self.to_json())
 
 
+# What role app writes into its release record (deploy, adoption, manual rollback).
+RELEASE_KEYS = ("sha", "previous", "ref", "deployed_at", "by", "backup", "adopted", "rollback", "images")
+_RELEASE_TEXT_MAX = 256
+_RELEASE_IMAGES_MAX = 64
+
+
+def _release_text(value, what):
+    if value is None or isinstance(value, bool):
+        return value
+    if not isinstance(value, str) or len(value) > _RELEASE_TEXT_MAX:
+        raise ManifestError("malformed release record: %s is not a short text" % what)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ManifestError("malformed release record: %s is not valid text" % what)
+    return value
+
+
+def _commit(value, what):
+    if value is not None and not (isinstance(value, str) and len(value) == 40 and all(c in "0123456789abcdef" for c in value)):
+        raise ManifestError("malformed release record: %s is not a full commit id" % what)
+    return value
+
+
 def release_record(data):
-    """The release record a manifest carries: None, or a JSON object whose commit (`sha`), when
-    present, is a full hexadecimal commit id. Anything else is not a release record."""
+    """The release record as a manifest stores it: None, or the known keys of role app's record
+    with short text values (commits as full ids, `images` a small {service: image id} map).
+    Anything else raises ManifestError: a record written by hand or damaged never reaches a
+    manifest as it is."""
     if data is None:
         return None
     if not isinstance(data, dict):
-        raise ManifestError("malformed manifest: the release record is a JSON object, found %s" % type(data).__name__)
-    sha = data.get("sha")
-    if sha is not None and not (isinstance(sha, str) and len(sha) == 40 and all(c in "0123456789abcdef" for c in sha)):
-        raise ManifestError("malformed manifest: release commit %r is not a full commit id" % (sha,))
-    return dict(data)
+        raise ManifestError("malformed release record: a JSON object is expected, found %s" % type(data).__name__)
+    record = {}
+    for key in RELEASE_KEYS:
+        if key not in data:
+            continue
+        value = data[key]
+        if key in ("sha", "previous"):
+            record[key] = _commit(value, key)
+        elif key == "images":
+            if not isinstance(value, dict) or len(value) > _RELEASE_IMAGES_MAX:
+                raise ManifestError("malformed release record: images is not a small map")
+            record[key] = {_release_text(k, "an image's service"): _release_text(v, "an image id") for k, v in value.items()}
+        else:
+            record[key] = _release_text(value, key)
+    return record
+
+
+def release_or_none(data):
+    """A manifest's release record when it reads, else None: the record only informs a rebuild,
+    and a damaged one must never make its backup set unreadable (unrestorable)."""
+    try:
+        return release_record(data)
+    except ManifestError:
+        return None
 
 
 def status_of(path, missing):

@@ -186,7 +186,8 @@ def test_restore_succeeds_while_clients_keep_reconnecting_and_says_the_app_is_up
         result = host.run("credinet-backup restore --set latest --yes")
         assert result.rc == 0, result.stdout
     finally:
-        host.run("docker exec %s sh -c 'kill $(cat /tmp/reconnect-loop.pid)'" % db_cid(host))
+        host.run_expect([0], "docker exec %s sh -c 'for i in $(seq 50); do test -s /tmp/reconnect-loop.pid && break; "
+                             "sleep 0.1; done; kill $(cat /tmp/reconnect-loop.pid)'" % db_cid(host))
     assert psql(host, "SELECT datallowconn FROM pg_database WHERE datname = 'credinet'") == "t"
     texts = wait_until(lambda: [t for t in telegram_texts(host) if "Restauración completada" in t])
     assert texts and "La aplicación responde" in texts[0]

@@ -9,7 +9,7 @@ run instead (ELSEWHERE).
 
 They run with Ansible's own strategy, as operators do (ansible.cfg). site.yml (converge,
 idempotence, --check --diff) runs with Mitogen's, like every other scenario, for the suite's time;
-its first play with the host's SSH and firewall (roles base, security) is Ansible's linear
+its play with the host's SSH and firewall (roles base, security) is Ansible's linear
 strategy whatever is configured.
 """
 import importlib.util

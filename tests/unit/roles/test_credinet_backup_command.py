@@ -457,7 +457,8 @@ class TestReleaseRecord:
         cfg["release_file"] = str(tmp_path / "release.json")
         assert cmd.current_release(cfg) == {"sha": self.SHA, "ref": "main", "previous": None}
 
-    @pytest.mark.parametrize("content", [None, "", "{", "[]", '{"sha": "main"}'])
+    @pytest.mark.parametrize("content", [None, "", "{", "[]", '{"sha": "main"}', "[" * 100000 + "]" * 100000,
+                                         '{"ref": "\\ud800"}', '{"ref": "%s"}' % ("x" * 70000), "\xff\xfe"])
     def test_no_record_or_a_bad_one_never_fails_a_backup(self, cfg, tmp_path, content, capsys):
         path = tmp_path / "release.json"
         if content is not None:

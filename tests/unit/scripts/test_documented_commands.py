@@ -155,3 +155,39 @@ def test_host_commands_are_found_in_code_spans_only(tmp_path):
                                         "`credinet-backup.timer` y credinet-backup run sin comillas no cuentan.\n")
     assert DOCS.host_commands(tmp_path) == {("credinet-backup", ("list", "--json")): ["docs/x.md"],
                                             ("credinet-offsite", ("run",)): ["docs/x.md"]}
+
+
+# --- --tags values (a mistyped tag runs nothing, silently) -----------------------------------------
+
+@functools.cache
+def playbook_tags(playbook, inventory):
+    proc = subprocess.run([ANSIBLE_PLAYBOOK, "-i", str(ROOT / inventory), "--list-tags", str(ROOT / playbook)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300, check=True)
+    return {t.strip() for line in proc.stdout.splitlines() if "TAGS: [" in line
+            for t in line.split("TAGS: [", 1)[1].rstrip("]").split(",") if t.strip()}
+
+
+TAGGED = sorted(c for c in COMMANDS if "--tags" in DOCS.parse(c)[3] or "-t" in DOCS.parse(c)[3])
+
+
+def documented_tags(command):
+    options = DOCS.parse(command)[3]
+    flag = "--tags" if "--tags" in options else "-t"
+    return set(options[options.index(flag) + 1].split(","))
+
+
+def test_the_documentation_gives_tagged_commands():
+    assert TAGGED, "the runbooks name --tags runs (acceso-y-firewall, rotar-secretos)"
+
+
+@pytest.mark.parametrize("command", TAGGED)
+def test_documented_tags_exist_in_the_playbook(command):
+    playbook, inventory, _, _ = DOCS.parse(command)
+    unknown = documented_tags(command) - playbook_tags(playbook, "inventories/sandbox")
+    assert not unknown, "%s: no task has tag(s) %s" % (command, sorted(unknown))
+
+
+def test_a_mistyped_tag_is_caught():
+    assert "notfy" not in playbook_tags("playbooks/site.yml", "inventories/sandbox")
+    assert {"security", "notify", "app", "monitoring", "offsite", "backup"} <= playbook_tags("playbooks/site.yml",
+                                                                                              "inventories/sandbox")

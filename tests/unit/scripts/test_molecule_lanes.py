@@ -165,3 +165,6 @@ def test_terminate_ends_the_running_step_and_starts_no_other(mod, tmp_path, fake
     assert time.monotonic() - start < 20, "the waiting scenario was killed, not waited for"
     assert [(o.scenario, o.passed) for o in runner.outcomes] == [("slow-never", False)]
     assert ["test", "-s", "after"] not in molecule.calls()
+    # Its hosts do not outlive the run: destroyed after the kill, engine volumes removed.
+    calls = molecule.calls()
+    assert calls.index(["destroy", "-s", "slow-never"], calls.index(["test", "-s", "slow-never"])) > 0

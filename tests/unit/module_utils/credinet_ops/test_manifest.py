@@ -104,12 +104,24 @@ class TestMalformed:
             Manifest.read(stored(tmp_path, data))
 
     @pytest.mark.parametrize("release", [[], "main", 3, {"sha": "abc"}, {"sha": "0123456789ABCDEF0123456789ABCDEF01234567"},
-                                         {"sha": "g" * 40}, {"sha": 12}, {"sha": "0" * 39 + "\n"}])
-    def test_a_release_record_that_names_no_commit_is_refused(self, tmp_path, release):
+                                         {"sha": "g" * 40}, {"sha": 12}, {"sha": "0" * 39 + "\n"}, {"ref": "x" * 257},
+                                         {"ref": "\ud800"}, {"by": ["a"]}, {"images": ["a"]}, {"images": {"s": 1}},
+                                         {"images": {str(i): "x" for i in range(65)}}, {"previous": "main"}])
+    def test_a_malformed_release_record_is_refused_and_reads_as_none(self, tmp_path, release):
+        with pytest.raises(ManifestError, match="release record"):
+            mf.release_record(release)
         data = sample_manifest(KEY).to_dict()
         data["release"] = release
-        with pytest.raises(ManifestError, match="release"):
-            Manifest.read(stored(tmp_path, data))
+        # Only informative: the set stays readable, hence restorable.
+        manifest = Manifest.read(stored(tmp_path, data))
+        assert manifest.release is None and manifest.status == "good"
+
+    def test_a_release_record_keeps_only_what_role_app_writes(self):
+        sha = "0123456789abcdef0123456789abcdef01234567"
+        record = {"sha": sha, "previous": None, "ref": "main", "adopted": True, "images": {"backend": "sha256:ab"},
+                  "injected": {"deep": [1, 2]}, "by": "jair@laptop"}
+        assert mf.release_record(record) == {"sha": sha, "previous": None, "ref": "main", "adopted": True,
+                                             "images": {"backend": "sha256:ab"}, "by": "jair@laptop"}
 
     def test_extra_file_entry_fields_are_refused(self, tmp_path):
         data = sample_manifest(KEY).to_dict()
