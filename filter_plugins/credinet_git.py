@@ -7,7 +7,9 @@ exactly refs/heads/<branch> may decide what production deploys.
 import fnmatch
 import re
 
-_LINE = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})\t(\S+)$")
+from ansible.module_utils.credinet_ops.gitref import COMMIT_PATTERN
+
+_LINE = re.compile(r"^(%s)\t(\S+)$" % COMMIT_PATTERN)
 # git check-ref-format rules that matter for a branch name typed with -e app_ref=...
 _BAD_REF = re.compile(r"(^[-/.])|(\.\.)|(@\{)|([\x00-\x20\x7f~^:?*\[\\])|(/\.)|(\.lock(/|$))|(/$)|(\.$)|(//)")
 

@@ -162,7 +162,7 @@ class Lanes:
                     passed = False
                     break
             if self._terminated.is_set():
-                # Stopped from outside (failed checks, Ctrl-C): the scenario's hosts must not
+                # Stopped from outside (SIGTERM, Ctrl-C): the scenario's hosts must not
                 # outlive the run. Cleanup is never killed by terminate().
                 self._command(["molecule", "destroy", "-s", scenario], scenario, log, outcome.tail, False, cleanup=True)
             self._command(remove_volumes, scenario, log, outcome.tail, False, cleanup=True)
@@ -216,8 +216,8 @@ def main(argv=None):
     printer = Printer()
     lanes = Lanes(args.scenarios, args.lanes, args.log_dir, printer)
     signal.signal(signal.SIGTERM, lambda *_: lanes.terminate())
-    # Started in the background by `make test`, a non-interactive shell leaves SIGINT ignored:
-    # Ctrl-C must still stop the lanes.
+    # Started in the background by a non-interactive shell, SIGINT arrives ignored: Ctrl-C must
+    # still stop the lanes (and destroy the running scenarios' hosts).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     start = time.monotonic()
     try:

@@ -10,6 +10,7 @@ import json
 import os
 
 from . import job
+from .gitref import is_commit_id
 
 FORMAT = 1
 SUFFIX = ".manifest.json"
@@ -146,7 +147,7 @@ def _release_text(value, what):
 
 
 def _commit(value, what):
-    if value is not None and not (isinstance(value, str) and len(value) == 40 and all(c in "0123456789abcdef" for c in value)):
+    if value is not None and not is_commit_id(value):
         raise ManifestError("malformed release record: %s is not a full commit id" % what)
     return value
 

@@ -116,6 +116,10 @@ class TestMalformed:
         manifest = Manifest.read(stored(tmp_path, data))
         assert manifest.release is None and manifest.status == "good"
 
+    def test_a_sha256_repository_commit_is_a_commit(self):
+        sha = "ab" * 32
+        assert mf.release_record({"sha": sha, "previous": sha})["sha"] == sha
+
     def test_a_release_record_keeps_only_what_role_app_writes(self):
         sha = "0123456789abcdef0123456789abcdef01234567"
         record = {"sha": sha, "previous": None, "ref": "main", "adopted": True, "images": {"backend": "sha256:ab"},
