@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -36,6 +37,8 @@ EXPECTED_SECONDS = {
 }
 UNKNOWN_SECONDS = 10_000
 TAIL_LINES = 120
+# Molecule's line at the end of each action ("INFO     [deploy > converge] Executed: Successful").
+ACTION_DONE = re.compile(r"\[[\w.-]+ > (?P<action>[\w-]+)\] Executed:")
 
 
 @dataclass
@@ -46,6 +49,25 @@ class Outcome:
     passed: bool = False
     log: Path = None
     tail: list = field(default_factory=list)
+    # (action, seconds) in the order Molecule ran them: where a scenario's time goes.
+    phases: list = field(default_factory=list)
+
+
+class PhaseClock:
+    """Seconds between Molecule's "Executed" lines: each action's duration (the first one
+    counts from the clock's start)."""
+
+    def __init__(self, phases, clock=time.monotonic):
+        self._phases = phases
+        self._clock = clock
+        self._mark = clock()
+
+    def line(self, text):
+        match = ACTION_DONE.search(text)
+        if match:
+            now = self._clock()
+            self._phases.append((match.group("action"), round(now - self._mark)))
+            self._mark = now
 
 
 def queue_order(scenarios, expected=None):
@@ -150,6 +172,7 @@ class Lanes:
         self._printer.line("==> molecule test -s %s (lane %d)" % (scenario, lane))
         start = time.monotonic()
         steps, remove_volumes = scenario_commands(scenario)
+        phase_clock = PhaseClock(outcome.phases)
         with outcome.log.open("w") as log:
             passed = True
             for argv, must_succeed in steps:
@@ -157,7 +180,8 @@ class Lanes:
                     passed = False
                     break
                 # The cleanup steps' output only goes to the log.
-                code = self._command(argv, scenario, log, outcome.tail, shown=must_succeed)
+                code = self._command(argv, scenario, log, outcome.tail, shown=must_succeed,
+                                     on_line=phase_clock.line if must_succeed else None)
                 if must_succeed and code != 0:
                     passed = False
                     break
@@ -172,7 +196,7 @@ class Lanes:
         self._printer.line("==> scenario %s %s in %ds" % (scenario, verdict, outcome.seconds))
         return outcome
 
-    def _command(self, argv, scenario, log, tail, shown, cleanup=False):
+    def _command(self, argv, scenario, log, tail, shown, cleanup=False, on_line=None):
         log.write("$ %s\n" % " ".join(argv))
         log.flush()
         with self._children_lock:
@@ -188,6 +212,8 @@ class Lanes:
                 log.write(line)
                 tail.append(line)
                 del tail[:-TAIL_LINES]
+                if on_line:
+                    on_line(line)
                 if shown:
                     self._printer.line("[%s] %s" % (scenario, line.rstrip("\n")))
             return child.wait()
@@ -196,11 +222,23 @@ class Lanes:
                 self._children.discard(child)
 
 
+def phase_text(phases):
+    """"create 41 converge 180 ...": each Molecule action once, its seconds summed (destroy runs
+    twice), the repeated syntax/dependency bookkeeping left out."""
+    totals = {}
+    for action, seconds in phases:
+        if action not in ("dependency", "cleanup", "syntax"):
+            totals[action] = totals.get(action, 0) + seconds
+    return " ".join("%s %d" % item for item in totals.items())
+
+
 def summary(outcomes):
-    """The end-of-run table: one row per scenario, in the order they finished."""
-    rows = ["%-10s %4s %7s  %s" % ("scenario", "lane", "seconds", "result")]
+    """The end-of-run table: one row per scenario, in the order they finished, with where its
+    time went (Molecule's actions)."""
+    rows = ["%-10s %4s %7s  %-6s  %s" % ("scenario", "lane", "seconds", "result", "seconds per action")]
     for o in outcomes:
-        rows.append("%-10s %4d %7d  %s" % (o.scenario, o.lane, o.seconds, "passed" if o.passed else "FAILED"))
+        rows.append("%-10s %4d %7d  %-6s  %s" % (o.scenario, o.lane, o.seconds, "passed" if o.passed else "FAILED",
+                                                 phase_text(o.phases)))
     return "\n".join(rows)
 
 

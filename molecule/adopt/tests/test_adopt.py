@@ -185,6 +185,16 @@ def test_safe_docker_keeps_the_operators_habit(host, prod_only):
     assert host.run("runuser -u jair -- safe-docker images -q").rc == 0, "other docker commands pass through"
 
 
+def test_safe_docker_lets_everything_through_on_dev(host, dev_only):
+    """Dev runs feature branches: the guard installed there stands aside (prod's refusal:
+    scenario deploy)."""
+    assert host.file("/usr/local/bin/safe-docker").mode == 0o755
+    branch = host.check_output("runuser -u jair -- git -C %s symbolic-ref -q --short HEAD" % APP)
+    assert branch not in ("main", "develop"), branch
+    result = host.run("runuser -u jair -- safe-docker images -q")
+    assert result.rc == 0 and "BLOQUEADO" not in result.stderr, result.stderr
+
+
 def test_first_deploy_backs_up_and_rolls_back_to_the_adopted_release(host, hostname, playbook, scenario_dir, prod_only,
                                                                      tmp_path):
     adopted = host.check_output("runuser -u jair -- git -C %s rev-parse HEAD" % APP)

@@ -15,6 +15,7 @@ marks = pathlib.Path(os.environ["LANES_TEST_DIR"])
 if verb == "test":
     (marks / ("started-" + scenario)).touch()
     print("running", scenario)
+    print("INFO     [%s > create] Executed: Successful" % scenario)
     if scenario.startswith("slow-"):
         other = marks / ("started-" + scenario.split("-", 1)[1])
         deadline = time.monotonic() + float(os.environ.get("LANES_TEST_WAIT", "20"))
@@ -168,3 +169,41 @@ def test_terminate_ends_the_running_step_and_starts_no_other(mod, tmp_path, fake
     # Its hosts do not outlive the run: destroyed after the kill, engine volumes removed.
     calls = molecule.calls()
     assert calls.index(["destroy", "-s", "slow-never"], calls.index(["test", "-s", "slow-never"])) > 0
+
+
+class FakeClock:
+    def __init__(self, *times):
+        self.times = list(times)
+
+    def __call__(self):
+        return self.times.pop(0)
+
+
+def test_each_action_is_timed_from_the_previous_one(mod):
+    phases = []
+    clock = mod.PhaseClock(phases, clock=FakeClock(100.0, 112.4, 112.4, 300.6))
+    clock.line("INFO     [deploy > create] Executed: Successful\n")
+    clock.line("TASK [Gathering Facts] *****\n")  # no clock read for other lines
+    clock.line("WARNING  [deploy > prepare] Executed: Missing playbook (Remove from test_sequence to suppress)\n")
+    clock.line("INFO     [deploy > converge] Executed: Failed\n")
+    assert phases == [("create", 12), ("prepare", 0), ("converge", 188)]
+
+
+@pytest.mark.parametrize(("phases", "text"), [
+    ([], ""),
+    ([("destroy", 5), ("syntax", 2), ("create", 40), ("converge", 200), ("verify", 300), ("destroy", 9)],
+     "destroy 14 create 40 converge 200 verify 300"),
+    ([("dependency", 1), ("cleanup", 0), ("idempotence", 55)], "idempotence 55"),
+])
+def test_phase_text_sums_each_action_and_leaves_out_the_bookkeeping(mod, phases, text):
+    assert mod.phase_text(phases) == text
+
+
+def test_the_summary_says_where_each_scenarios_time_went(mod, tmp_path, fake_tools):
+    ok, runner, out = run(mod, tmp_path, ["alpha"], lanes=1)
+    assert ok, out
+    assert [action for action, _ in runner.outcomes[0].phases] == ["create"], "cleanup steps are not timed"
+    table = mod.summary(runner.outcomes)
+    assert "seconds per action" in table.splitlines()[0]
+    assert table.splitlines()[1].split()[:4] == ["alpha", "1", str(runner.outcomes[0].seconds), "passed"]
+    assert table.splitlines()[1].endswith("create 0")
