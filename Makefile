@@ -14,6 +14,9 @@ export PY_COLORS ?= 0
 export PYTHONDONTWRITEBYTECODE := 1
 
 PLAYBOOKS := $(wildcard playbooks/*.yml)
+# make test runs the checks side by side: lint's apt-get may meet harness/engine.sh's (which
+# waits the same way) at dpkg's lock; apt-get fails at once on it unless told to wait.
+APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 ENVIRONMENTS := prod dev sandbox
 # Every Molecule scenario; `make molecule SCENARIOS=security` runs one.
 # Scenarios run in parallel lanes (scripts/molecule-lanes.py); MOLECULE_LANES=1 runs them one by one.
@@ -47,8 +50,8 @@ outer: ## Outer machine: Docker engine, image mirror, sandbox images, fixture re
 	@bash harness/up.sh
 
 lint: venv collections ## pre-commit hooks on every file: yamllint, ansible-lint, ruff, shellcheck, detect-secrets
-	@command -v shellcheck >/dev/null || { echo "==> installing shellcheck (Debian)"; apt-get install -y -qq shellcheck >/dev/null \
-	  || { apt-get update -qq && apt-get install -y -qq shellcheck >/dev/null; }; }
+	@command -v shellcheck >/dev/null || { echo "==> installing shellcheck (Debian)"; $(APT_GET) install -y -qq shellcheck >/dev/null \
+	  || { $(APT_GET) update -qq && $(APT_GET) install -y -qq shellcheck >/dev/null; }; }
 	pre-commit run --all-files --show-diff-on-failure
 
 # One ansible-playbook per inventory for all the playbooks (it names the file at fault): a
@@ -74,7 +77,8 @@ checks: lint syntax unit rules-test ## Everything but Molecule: lint, syntax che
 # The checks run before the Molecule lanes, not beside them: measured on 2 cores, running them
 # side by side slowed the first two scenarios by about 190 s each (more than the checks take).
 # Among themselves they run side by side (lint, syntax and unit are each mostly one process);
-# each one's output is printed whole when it ends.
+# each one's output is printed whole when it ends. Recipe lines with $(MAKE) run even under
+# `make -n`: a dry run of `test` runs the checks and the suite.
 test: ## Everything CI runs
 	@$(MAKE) --no-print-directory -j4 --output-sync=target checks
 	@$(MAKE) --no-print-directory molecule

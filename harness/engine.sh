@@ -21,8 +21,9 @@ install_packages() {
   for pkg in "${missing[@]}"; do if [ -n "$pkg" ]; then wanted+=("$pkg"); fi; done
   if [ "${#wanted[@]}" -gt 0 ]; then
     step "Installing outer packages: ${wanted[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null
+    # make test runs lint (which may apt-get shellcheck) beside this: wait for dpkg's lock.
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null
   fi
 }
 

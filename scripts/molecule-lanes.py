@@ -24,21 +24,25 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Seconds each scenario took in two lanes on a 2-core machine (clean-clone run of 2026-12-03). Used
-# only to order the queue; a scenario missing here is assumed long, so that it starts early.
+# Seconds each scenario took in two lanes on a 2-core machine (runs of 2026-12-03; sandbox
+# estimated after role security's rendering moved to Mitogen). Used only to order the queue; a
+# scenario missing here is assumed long, so that it starts early.
 EXPECTED_SECONDS = {
-    "deploy": 930,
-    "adopt": 890,
-    "sandbox": 850,
-    "security": 720,
+    "sandbox": 950,
+    "deploy": 885,
+    "adopt": 800,
     "monitoring": 555,
+    "security": 460,
     "backup": 450,
     "offsite": 290,
 }
 UNKNOWN_SECONDS = 10_000
 TAIL_LINES = 120
-# Molecule's line at the end of each action ("INFO     [deploy > converge] Executed: Successful").
-ACTION_DONE = re.compile(r"\[[\w.-]+ > (?P<action>[\w-]+)\] Executed:")
+# Molecule's line at the end of each action ("INFO     [deploy > converge] Executed: Successful");
+# a failed one is "ERROR    [deploy > converge] Executed: Failed" with colour codes even when colours
+# are off.
+ACTION_DONE = re.compile(r"^(?:INFO|WARNING|ERROR)\s+\[[\w.-]+ > (?P<action>[\w-]+)\]\s+Executed:")
+COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass
@@ -63,7 +67,7 @@ class PhaseClock:
         self._mark = clock()
 
     def line(self, text):
-        match = ACTION_DONE.search(text)
+        match = ACTION_DONE.search(COLOUR.sub("", text))
         if match:
             now = self._clock()
             self._phases.append((match.group("action"), round(now - self._mark)))
@@ -172,7 +176,6 @@ class Lanes:
         self._printer.line("==> molecule test -s %s (lane %d)" % (scenario, lane))
         start = time.monotonic()
         steps, remove_volumes = scenario_commands(scenario)
-        phase_clock = PhaseClock(outcome.phases)
         with outcome.log.open("w") as log:
             passed = True
             for argv, must_succeed in steps:
@@ -180,8 +183,9 @@ class Lanes:
                     passed = False
                     break
                 # The cleanup steps' output only goes to the log.
+                # Timed from the start of `molecule test` (not of the cleanup before it).
                 code = self._command(argv, scenario, log, outcome.tail, shown=must_succeed,
-                                     on_line=phase_clock.line if must_succeed else None)
+                                     on_line=PhaseClock(outcome.phases).line if must_succeed else None)
                 if must_succeed and code != 0:
                     passed = False
                     break

@@ -185,8 +185,22 @@ def test_each_action_is_timed_from_the_previous_one(mod):
     clock.line("INFO     [deploy > create] Executed: Successful\n")
     clock.line("TASK [Gathering Facts] *****\n")  # no clock read for other lines
     clock.line("WARNING  [deploy > prepare] Executed: Missing playbook (Remove from test_sequence to suppress)\n")
-    clock.line("INFO     [deploy > converge] Executed: Failed\n")
+    # As Molecule prints a failure, colours off or not.
+    clock.line("ERROR    [deploy > converge] \x1b[31mExecuted: Failed\x1b[0m\n")
     assert phases == [("create", 12), ("prepare", 0), ("converge", 188)]
+
+
+@pytest.mark.parametrize("text", [
+    "deploy > verify: Executed: Successful\n",  # the recap at the end, not an action ending
+    "[deploy] INFO     [deploy > verify] Executed: Successful\n",  # a line quoted inside other output
+    "INFO     [deploy > verify] Executing\n",
+    "",
+])
+def test_other_lines_are_not_an_action_ending(mod, text):
+    phases = []
+    clock = mod.PhaseClock(phases, clock=FakeClock(0.0))
+    clock.line(text)
+    assert phases == []
 
 
 @pytest.mark.parametrize(("phases", "text"), [
