@@ -36,12 +36,34 @@ def test_security_renders_with_any_strategy_and_the_next_play_confirms_linearly(
     assert [p for p in plays if p.get("strategy")] == [confirm], "the only play forced onto linear"
 
 
-def test_confirm_pending_includes_so_that_nothing_pending_runs_no_reset():
+def all_tasks(tasks):
+    """Every task, blocks' own tasks included (block, rescue, always)."""
+    for task in tasks or []:
+        yield task
+        for part in ("block", "rescue", "always"):
+            yield from all_tasks(task.get(part))
+
+
+def imports_confirm(task):
+    for key in ("import_tasks", "ansible.builtin.import_tasks", "ansible.legacy.import_tasks"):
+        value = task.get(key)
+        if value == "confirm.yml" or (isinstance(value, dict) and value.get("file") == "confirm.yml"):
+            return True
+    return False
+
+
+def test_confirm_yml_is_included_so_that_nothing_pending_runs_no_reset():
     # `meta: reset_connection` ignores `when`: an imported confirm.yml would reset every run.
     tasks_dir = ROOT / "roles/security/tasks"
-    for name in ("confirm_pending.yml", "ssh.yml", "firewall.yml"):
-        for task in yaml.safe_load((tasks_dir / name).read_text()):
-            assert task.get("ansible.builtin.import_tasks") != "confirm.yml", name
+    for path in tasks_dir.glob("*.yml"):
+        assert not [t for t in all_tasks(yaml.safe_load(path.read_text())) if imports_confirm(t)], path.name
+    includes = [(path.name, t) for path in sorted(tasks_dir.glob("*.yml"))
+                for t in all_tasks(yaml.safe_load(path.read_text())) if "ansible.builtin.include_tasks" in t]
+    assert {name for name, _ in includes} == {"confirm_pending.yml", "firewall.yml", "ssh.yml"}
+    for name, task in includes:
+        kind = task["vars"]["_security_confirm_kind"]
+        assert task["ansible.builtin.include_tasks"] == {"file": "confirm.yml",
+                                                         "apply": {"tags": ["security", "security_" + kind]}}, name
+        assert task["vars"]["_security_confirm_rendered"], "the tool refuses a candidate this run did not render"
     pending = yaml.safe_load((tasks_dir / "confirm_pending.yml").read_text())
-    assert [t["ansible.builtin.include_tasks"]["file"] for t in pending] == ["confirm.yml", "confirm.yml"]
     assert [t["vars"]["_security_confirm_kind"] for t in pending] == ["ssh", "firewall"], "SSH first"
