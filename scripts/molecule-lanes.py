@@ -24,17 +24,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Seconds each scenario took in two lanes on a 2-core machine (runs of 2026-12-03; sandbox
-# estimated after role security's rendering moved to Mitogen). Used only to order the queue; a
-# scenario missing here is assumed long, so that it starts early.
+# Seconds each scenario took in two lanes on a 2-core machine (clean-clone run of 2026-12-03,
+# make test 2179 s). Used only to order the queue; a scenario missing here is assumed long, so
+# that it starts early.
 EXPECTED_SECONDS = {
-    "sandbox": 950,
-    "deploy": 885,
-    "adopt": 800,
-    "monitoring": 555,
-    "security": 460,
-    "backup": 450,
-    "offsite": 290,
+    "sandbox": 995,
+    "deploy": 975,
+    "adopt": 535,
+    "monitoring": 480,
+    "security": 380,
+    "backup": 265,
+    "offsite": 230,
 }
 UNKNOWN_SECONDS = 10_000
 TAIL_LINES = 120
