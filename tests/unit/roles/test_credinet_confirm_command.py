@@ -47,16 +47,17 @@ class Host:
         bin_dir = tmp_path / "bin"
         bin_dir.mkdir()
         self.systemctl = fake_command(bin_dir, "systemctl")
-        self.systemd_run = fake_command(bin_dir, "systemd-run")
+        self.systemd_run = fake_command(bin_dir, "systemd-run", "sys.exit(1 if os.environ.get('FAIL_SYSTEMD_RUN') else 0)")
         fake_command(bin_dir, "logger")
-        fake_command(bin_dir, "nft")
+        self.nft = fake_command(bin_dir, "nft", "sys.exit(1 if os.environ.get('NFT_REJECT') and '-c' in args else 0)")
         fake_command(bin_dir, "mktemp", MKTEMP)
         self.path = "%s:/usr/bin:/bin" % bin_dir
         self.full = []
+        self.env = {}
 
-    def run(self, *args):
-        env = {**os.environ, "PATH": self.path, "FULL_DIRS": ":".join(str(d) for d in self.full)}
-        return subprocess.run([str(self.tool), "ssh", *args], capture_output=True, text=True, env=env, timeout=30)
+    def run(self, *args, kind="ssh"):
+        env = {**os.environ, **self.env, "PATH": self.path, "FULL_DIRS": ":".join(str(d) for d in self.full)}
+        return subprocess.run([str(self.tool), kind, *args], capture_output=True, text=True, env=env, timeout=30)
 
     def candidate(self, text=CANDIDATE):
         path = self.root / "candidate.conf"
@@ -147,9 +148,6 @@ def test_a_confirm_keeps_the_change_and_drops_the_staged_revert(host):
     assert host.confirmed.read_text() == CANDIDATE and not host.armed().exists()
     assert host.systemctl.calls()[-1] == ["stop", "credinet-ssh-revert.timer"]
     assert sorted(p.name for p in host.dropin_dir.iterdir()) == ["10-credinet.conf"]
-    # A revert that was already waiting on the lock puts back what is now confirmed: harmless.
-    assert host.run("revert").returncode == 0
-    assert host.dropin.read_text() == CANDIDATE
 
 
 def test_a_second_apply_in_the_window_still_reverts_to_the_confirmed_settings(host):
@@ -167,3 +165,50 @@ def test_without_a_sha_apply_works_as_before(host):
     result = host.run("apply", str(path), "60")
     assert result.returncode == 0 and result.stdout.splitlines()[-1] == sha
     assert Path(host.dropin).read_text() == CANDIDATE
+
+
+@pytest.mark.parametrize("action", ["revert", "boot"])
+def test_a_confirm_cut_short_after_writing_never_brings_older_settings_back(host, action):
+    """Killed (or the power lost) after the confirmed copy was written, before the staged revert
+    was removed: the staged copy is older than what is now confirmed."""
+    path, sha = host.candidate()
+    assert host.run("apply", str(path), "120", sha).returncode == 0
+    host.confirmed.write_text(CANDIDATE)  # what `confirm` wrote before it was cut short
+    result = host.run(action)
+    assert result.returncode == 0, result.stderr
+    assert host.dropin.read_text() == CANDIDATE, "the last confirmed settings, not the ones before"
+    assert sorted(p.name for p in host.dropin_dir.iterdir()) == ["10-credinet.conf"], "no stale staged copy"
+
+
+def test_a_revert_timer_that_cannot_be_armed_puts_the_confirmed_settings_back(host):
+    path, sha = host.candidate()
+    assert host.run("apply", str(path), "120", sha).returncode == 0  # pending, its timer armed
+    path2, sha2 = host.candidate("# second change\n")
+    host.env = {"FAIL_SYSTEMD_RUN": "1"}  # the first change's timer is stopped, no new one
+    result = host.run("apply", str(path2), "120", sha2)
+    assert result.returncode == 1 and "cannot arm the ssh revert timer" in result.stderr
+    assert host.dropin.read_text() == CONFIRMED and not host.armed().exists()
+
+
+def test_a_revert_after_the_confirm_changes_nothing(host):
+    """The timer fired while the confirm held the lock: nothing is pending any more."""
+    path, sha = host.candidate()
+    assert host.run("apply", str(path), "120", sha).returncode == 0
+    assert host.run("confirm", sha).returncode == 0
+    before = len(host.systemctl.calls())
+    result = host.run("revert")
+    assert result.returncode == 0 and "nothing pending" in result.stdout
+    assert host.systemctl.calls()[before:] == [], "no reload"
+    assert host.dropin.read_text() == CANDIDATE
+
+
+def test_a_firewall_rule_set_nft_rejects_changes_nothing(host):
+    """nft checks the private copy that would be put in force; rejected, nothing is armed."""
+    path, sha = host.candidate("table inet credinet { }\n")
+    host.env = {"NFT_REJECT": "1"}
+    result = host.run("apply", str(path), "120", sha, kind="firewall")
+    assert result.returncode == 1
+    assert not list(host.state.glob("firewall/armed*")), "no pending copy left"
+    assert host.systemd_run.calls() == [] and ["-f", str(host.state / "firewall/armed")] not in host.nft.calls()
+    checked = [c for c in host.nft.calls() if c[0] == "-c"]
+    assert checked == [["-c", "-f", str(host.state / "firewall/armed.new")]], "the copy, not the candidate path"
