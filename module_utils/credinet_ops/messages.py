@@ -22,6 +22,7 @@ CATALOG = {
         "restore_app_up": "La aplicación responde.",
         "restore_app_down": "ATENCIÓN: la aplicación NO responde.",
         "restore_app_untouched": "La base en uso no se tocó.",
+        "restore_app_not_running": "La aplicación no estaba corriendo y no se inició.",
         "restore_drill_completed": "Simulacro de restauración correcto en {host} ({env}) con {key} ({seconds:.0f} s)",
         "restore_drill_failed": "FALLÓ el simulacro de restauración en {host} ({env}) con {key}: {error}",
         # offsite copies
@@ -30,6 +31,10 @@ CATALOG = {
         # deploys
         "deploy_started": "Despliegue iniciado en {host} ({env}): {previous} → {target}",
         "deploy_succeeded": "Despliegue correcto en {host} ({env}): {target}",
+        "dr_restored": "Reconstrucción de {host} ({env}): la versión {target} corre con los datos de {key}.",
+        "dr_completed": "Reconstrucción de {host} ({env}) TERMINADA en {minutes} min: versión {target}, datos de {key} "
+                        "(cada tabla igual a su manifiesto); respaldo nuevo: {backup}.",
+        "dr_failed": "FALLÓ la reconstrucción de {host} ({env}) en la fase «{phase}»: {error}",
         "deploy_stopped_backup": "Despliegue DETENIDO en {host} ({env}): falló el respaldo previo; nada cambió.",
         "deploy_first_failed": "Primer despliegue de {target} FALLÓ en {host} ({env}): {failure}",
         "deploy_rolled_back": "Despliegue de {target} FALLÓ en {host} ({env}) y se revirtió a {previous}. "
@@ -56,12 +61,17 @@ CATALOG = {
         "restore_app_up": "The app answers.",
         "restore_app_down": "ATTENTION: the app does NOT answer.",
         "restore_app_untouched": "The live database was not touched.",
+        "restore_app_not_running": "The app was not running and was not started.",
         "restore_drill_completed": "Restore drill OK on {host} ({env}) with {key} ({seconds:.0f} s)",
         "restore_drill_failed": "Restore drill FAILED on {host} ({env}) with {key}: {error}",
         "offsite_completed": "Offsite copy OK on {host} ({env}): {copied} new file(s), {sets} backups on the remote",
         "offsite_failed": "Offsite copy FAILED on {host} ({env}): {error}",
         "deploy_started": "Deploy started on {host} ({env}): {previous} → {target}",
         "deploy_succeeded": "Deploy OK on {host} ({env}): {target}",
+        "dr_restored": "Rebuild of {host} ({env}): release {target} runs on the data of {key}.",
+        "dr_completed": "Rebuild of {host} ({env}) DONE in {minutes} min: release {target}, data of {key} "
+                        "(every table equal to its manifest); new backup: {backup}.",
+        "dr_failed": "Rebuild of {host} ({env}) FAILED in phase '{phase}': {error}",
         "deploy_stopped_backup": "Deploy STOPPED on {host} ({env}): the pre-deploy backup failed; nothing changed.",
         "deploy_first_failed": "First deploy of {target} FAILED on {host} ({env}): {failure}",
         "deploy_rolled_back": "Deploy of {target} FAILED on {host} ({env}) and was rolled back to {previous}. "

@@ -397,15 +397,17 @@ def test_a_set_of_another_environment_is_refused_unless_allowed(cfg, monkeypatch
         assert "sha256" in str(failure.value), "allowed: it went on to the checksum check"
 
 
-@pytest.mark.parametrize("healthy, app_state", [(True, "up"), (False, "down")])
-def test_a_failed_swap_starts_the_stopped_services_again_and_says_whether_the_app_is_up(cfg, monkeypatch, healthy,
-                                                                                       app_state):
+@pytest.fixture
+def fake_restore(cfg, monkeypatch):
+    """restore() with the containers faked: returns the list of what it did."""
     import contextlib
     import types
 
     backup = types.SimpleNamespace(key="credinet_credinet_20261129T020000", status=sets.GOOD, dump="/d")
-    manifest = types.SimpleNamespace(env="", host="h", dump=types.SimpleNamespace(sha256="s"), row_counts=dict)
-    actions = []
+    tables = {"public.pagos": {"rows": 2, "checksum": "77"}}
+    manifest = types.SimpleNamespace(env="", host="h", dump=types.SimpleNamespace(sha256="s"), tables=tables,
+                                     row_counts=lambda: {t: v["rows"] for t, v in tables.items()})
+    actions = Actions()
 
     class FakePsql:
         def __init__(self, *a):
@@ -420,10 +422,11 @@ def test_a_failed_swap_starts_the_stopped_services_again_and_says_whether_the_ap
         def query(self, *a, **k):
             return []
 
-    def fake_swap(*a):
-        actions.append("swap")
-        raise cmd.job.JobError('database "credinet" is being accessed by other users')
+    def table_stats(session, checksums):
+        actions.append(("table_stats", checksums))
+        return actions.restored
 
+    actions.restored = {"public.pagos": {"rows": 2, "checksum": "77"}}
     monkeypatch.setattr(cmd.job, "locked", lambda _cfg: contextlib.nullcontext())
     monkeypatch.setattr(cmd, "find_set", lambda _cfg, _key: backup)
     monkeypatch.setattr(cmd, "manifest_of", lambda _cfg, _b: manifest)
@@ -432,19 +435,125 @@ def test_a_failed_swap_starts_the_stopped_services_again_and_says_whether_the_ap
     monkeypatch.setattr(cmd.pg, "container_facts", lambda _cid: {})
     monkeypatch.setattr(cmd.pg, "db_identity", lambda _cfg, _facts: ("credinet", "credinet"))
     monkeypatch.setattr(cmd.pg, "Psql", FakePsql)
-    monkeypatch.setattr(cmd.pg, "table_stats", lambda *a: {})
-    monkeypatch.setattr(cmd.pg, "compare_stats", lambda *a: [])
+    monkeypatch.setattr(cmd.pg, "table_stats", table_stats)
+    monkeypatch.setattr(cmd, "globals_of", lambda _cfg, _b, _m: "/d.globals")
+    monkeypatch.setattr(cmd, "create_missing_roles", lambda cid, user, path: actions.append(("roles", path)))
     monkeypatch.setattr(cmd, "restore_into", lambda *a: actions.append("restore_into"))
     monkeypatch.setattr(cmd, "compose_services", lambda _cfg, services, action: actions.append((action, list(services)))
                         or list(services))
+    monkeypatch.setattr(cmd, "swap_databases", lambda *a: actions.append("swap"))
+    monkeypatch.setattr(cmd, "wait_http", lambda url: actions.append("wait_http") or actions.healthy)
+    actions.healthy = True
+    return actions
+
+
+class Actions(list):
+    pass
+
+
+@pytest.mark.parametrize("healthy, app_state", [(True, "up"), (False, "down")])
+def test_a_failed_swap_starts_the_stopped_services_again_and_says_whether_the_app_is_up(cfg, monkeypatch, fake_restore,
+                                                                                       healthy, app_state):
+    def fake_swap(*a):
+        fake_restore.append("swap")
+        raise cmd.job.JobError('database "credinet" is being accessed by other users')
+
     monkeypatch.setattr(cmd, "swap_databases", fake_swap)
-    monkeypatch.setattr(cmd, "wait_http", lambda url: healthy)
+    fake_restore.healthy = healthy
     state = {"app": "untouched"}
     with pytest.raises(cmd.job.JobError, match="being accessed"):
         cmd.restore(dict(cfg, app_services=["backend", "frontend"], health_url="http://127.0.0.1:8000/health"),
                     cmd.parser().parse_args(["restore", "--yes"]), state)
-    assert actions == ["restore_into", ("stop", ["backend", "frontend"]), "swap", ("start", ["backend", "frontend"])]
+    assert [a for a in fake_restore if a != "wait_http"] == [
+        ("roles", "/d.globals"), "restore_into", ("table_stats", False), ("stop", ["backend", "frontend"]), "swap",
+        ("start", ["backend", "frontend"])]
     assert state["app"] == app_state, "the failure notification says whether the app is up"
+
+
+def test_a_restore_creates_the_missing_roles_before_loading_the_dump(cfg, fake_restore):
+    """The dump's GRANTs name roles that a rebuilt host lacks: pg_restore would stop on them."""
+    cmd.restore(cfg, cmd.parser().parse_args(["restore", "--yes"]), {"app": "untouched"})
+    assert fake_restore.index(("roles", "/d.globals")) < fake_restore.index("restore_into")
+
+
+def test_a_restore_with_the_app_not_running_does_not_wait_for_it(cfg, monkeypatch, fake_restore):
+    """A rebuild restores before it starts the app: the restore neither starts it nor waits for it."""
+    monkeypatch.setattr(cmd, "compose_services", lambda _cfg, services, action: fake_restore.append(action) or [])
+    state = {"app": "untouched"}
+    assert cmd.restore(dict(cfg, app_services=["backend"], health_url="http://127.0.0.1:8000/health"),
+                       cmd.parser().parse_args(["restore", "--yes"]), state) == 0
+    assert "swap" in fake_restore and "wait_http" not in fake_restore
+    assert state["app"] == "not_running"
+
+
+@pytest.mark.parametrize("full_check, restored_checksum, fails", [
+    (False, "77", False),
+    (False, "78", False),   # row counts only: a changed row goes unseen
+    (True, "77", False),
+    (True, "78", True),
+])
+def test_full_check_compares_every_table_checksum_before_the_swap(cfg, fake_restore, full_check, restored_checksum,
+                                                                   fails):
+    fake_restore.restored = {"public.pagos": {"rows": 2, "checksum": restored_checksum}}
+    args = cmd.parser().parse_args(["restore", "--yes"] + (["--full-check"] if full_check else []))
+    if fails:
+        with pytest.raises(cmd.job.JobError, match="row counts or checksums differ, live database untouched"):
+            cmd.restore(cfg, args, {"app": "untouched"})
+        assert "swap" not in fake_restore
+    else:
+        assert cmd.restore(cfg, args, {"app": "untouched"}) == 0
+        assert "swap" in fake_restore
+    assert ("table_stats", full_check) in fake_restore
+
+
+GLOBALS = r'''--
+-- PostgreSQL database cluster dump
+--
+
+\restrict AbCdEf
+SET default_transaction_read_only = off;
+SET client_encoding = 'UTF8';
+
+CREATE ROLE credinet;
+ALTER ROLE credinet WITH SUPERUSER INHERIT CREATEROLE CREATEDB LOGIN REPLICATION BYPASSRLS PASSWORD 'SCRAM-SHA-256$4096:old';
+CREATE ROLE reportes;
+ALTER ROLE reportes WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB LOGIN NOREPLICATION NOBYPASSRLS;
+ALTER ROLE reportes SET search_path TO public;
+CREATE ROLE "Auditoría ""2026""";
+ALTER ROLE "Auditoría ""2026""" WITH NOLOGIN;
+GRANT pg_read_all_data TO reportes WITH INHERIT TRUE GRANTED BY credinet;
+GRANT pg_monitor TO credinet GRANTED BY credinet;
+CREATE TABLESPACE rapido OWNER credinet LOCATION '/mnt/ssd';
+
+\unrestrict AbCdEf
+'''
+
+
+@pytest.mark.parametrize("existing, kept", [
+    # A rebuilt host: only the stack's own user exists. It is never altered (its password stays
+    # the vault's); the others are created with their attributes and memberships.
+    (["credinet", "pg_monitor", "pg_read_all_data"], [
+        "\\restrict AbCdEf", "SET default_transaction_read_only = off;", "SET client_encoding = 'UTF8';",
+        "CREATE ROLE reportes;",
+        "ALTER ROLE reportes WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB LOGIN NOREPLICATION NOBYPASSRLS;",
+        "ALTER ROLE reportes SET search_path TO public;",
+        'CREATE ROLE "Auditoría ""2026""";', 'ALTER ROLE "Auditoría ""2026""" WITH NOLOGIN;',
+        "GRANT pg_read_all_data TO reportes WITH INHERIT TRUE GRANTED BY credinet;", "\\unrestrict AbCdEf"]),
+    # Every role there: nothing to run at all.
+    (["credinet", "reportes", "Auditoría \"2026\"", "pg_monitor", "pg_read_all_data"], []),
+    # A role that exists with another password keeps it; only the missing quoted one is created.
+    (["credinet", "reportes", "pg_monitor", "pg_read_all_data"], [
+        "\\restrict AbCdEf", "SET default_transaction_read_only = off;", "SET client_encoding = 'UTF8';",
+        'CREATE ROLE "Auditoría ""2026""";', 'ALTER ROLE "Auditoría ""2026""" WITH NOLOGIN;', "\\unrestrict AbCdEf"]),
+])
+def test_missing_roles_sql(existing, kept):
+    sql = cmd.missing_roles_sql(GLOBALS, existing)
+    assert sql.splitlines() == kept
+    assert "TABLESPACE" not in sql and "SCRAM" not in sql
+
+
+def test_missing_roles_sql_of_an_empty_globals_file():
+    assert cmd.missing_roles_sql("", ["credinet"]) == ""
 
 
 class TestReleaseRecord:
