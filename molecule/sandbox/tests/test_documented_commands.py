@@ -29,6 +29,8 @@ ELSEWHERE = {
     "playbooks/site.yml": "converge/idempotence of this scenario, and its --check --diff below",
     # A rollback needs a previous release: the deploy scenario deploys one first.
     "playbooks/rollback.yml": "molecule/deploy test_manual_rollback_returns_to_the_previous_release",
+    # A rebuild needs an empty host and an offsite remote: scenario dr destroys its prod host for it.
+    "playbooks/dr-rebuild.yml": "molecule/dr converge, and test_a_second_rebuild_is_refused_and_changes_nothing",
 }
 # Documented variants that need what the sandbox hosts do not have, and where they run instead.
 ELSEWHERE_VARIANTS = {
