@@ -15,8 +15,8 @@ status=passed
 make --no-print-directory molecule SCENARIOS=dr MOLECULE_LANES=1 >/dev/null 2>&1 || status=FAILED
 seconds=$(($(date +%s) - start))
 
-# The rebuild's debug message: its lines from "Rebuild of" to the total (YAML callback list items).
-table=$(sed -n '/Rebuild of .* from /,/^\[dr\] *- .*total /p' "$LOG" | sed -E "s/^\[dr\] *- ?//; s/^'//; s/'$//; s/^\"//; s/\"$//")
+# The rebuild's debug message (YAML callback list items): its header, phases and total.
+table=$(sed -n '/^\[dr\] *- .*Rebuild of /,/^\[dr\] *- total /p' "$LOG" | sed -E "s/^\[dr\] *- ?//")
 [ -n "$table" ] || { echo "no phase table in $LOG (scenario dr $status)" >&2; exit 1; }
 total=$(awk '$1 == "total" {print $2}' <<<"$table" | tail -1)
 echo

@@ -34,6 +34,7 @@ SAMPLES = {
     "<branch>": "main",
     "<name>": "reporte-cartera",
     "<nombre>": "reporte-cartera",
+    "<hours>": "48",
 }
 
 

@@ -35,6 +35,7 @@ EXPECTED_SECONDS = {
     "security": 380,
     "backup": 265,
     "offsite": 230,
+    "dr": 360,
 }
 UNKNOWN_SECONDS = 10_000
 TAIL_LINES = 120

@@ -33,7 +33,7 @@ CATALOG = {
         "deploy_succeeded": "Despliegue correcto en {host} ({env}): {target}",
         "dr_restored": "Reconstrucción de {host} ({env}): la versión {target} corre con los datos de {key}.",
         "dr_completed": "Reconstrucción de {host} ({env}) TERMINADA en {minutes} min: versión {target}, datos de {key} "
-                        "(cada tabla igual a su manifiesto); respaldo nuevo: {backup}.",
+                        "(tomado hace {age} h; cada tabla igual a su manifiesto); respaldo nuevo: {backup}.",
         "dr_failed": "FALLÓ la reconstrucción de {host} ({env}) en la fase «{phase}»: {error}",
         "deploy_stopped_backup": "Despliegue DETENIDO en {host} ({env}): falló el respaldo previo; nada cambió.",
         "deploy_first_failed": "Primer despliegue de {target} FALLÓ en {host} ({env}): {failure}",
@@ -70,7 +70,7 @@ CATALOG = {
         "deploy_succeeded": "Deploy OK on {host} ({env}): {target}",
         "dr_restored": "Rebuild of {host} ({env}): release {target} runs on the data of {key}.",
         "dr_completed": "Rebuild of {host} ({env}) DONE in {minutes} min: release {target}, data of {key} "
-                        "(every table equal to its manifest); new backup: {backup}.",
+                        "(taken {age} h before; every table equal to its manifest); new backup: {backup}.",
         "dr_failed": "Rebuild of {host} ({env}) FAILED in phase '{phase}': {error}",
         "deploy_stopped_backup": "Deploy STOPPED on {host} ({env}): the pre-deploy backup failed; nothing changed.",
         "deploy_first_failed": "First deploy of {target} FAILED on {host} ({env}): {failure}",

@@ -23,7 +23,8 @@ CATALOG = (
     " coalesce(last_value::text, 'unused') || ' ' || increment_by FROM pg_sequences ORDER BY 1;",
     "SELECT 'view ' || quote_ident(schemaname) || '.' || quote_ident(viewname) || E'\\t' || md5(definition)"
     " FROM pg_views WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1;",
-    "SELECT 'grants ' || c.oid::regclass::text || E'\\t' || coalesce(c.relacl::text, 'default') FROM pg_class c"
+    "SELECT 'grants ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || E'\\t' ||"
+    " coalesce(c.relacl::text, 'default') FROM pg_class c"
     " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
     " AND n.nspname NOT LIKE 'pg_toast%' AND c.relkind IN ('r', 'v', 'S') ORDER BY 1;",
     "SELECT 'role ' || quote_ident(rolname) || E'\\t' || rolcanlogin || ' ' || rolinherit FROM pg_roles"

@@ -424,7 +424,7 @@ def fake_restore(cfg, monkeypatch):
 
     def table_stats(session, checksums):
         actions.append(("table_stats", checksums))
-        return actions.restored
+        return {t: v if checksums else dict(v, checksum="0") for t, v in actions.restored.items()}
 
     actions.restored = {"public.pagos": {"rows": 2, "checksum": "77"}}
     monkeypatch.setattr(cmd.job, "locked", lambda _cfg: contextlib.nullcontext())
@@ -479,11 +479,32 @@ def test_a_restore_creates_the_missing_roles_before_loading_the_dump(cfg, fake_r
 def test_a_restore_with_the_app_not_running_does_not_wait_for_it(cfg, monkeypatch, fake_restore):
     """A rebuild restores before it starts the app: the restore neither starts it nor waits for it."""
     monkeypatch.setattr(cmd, "compose_services", lambda _cfg, services, action: fake_restore.append(action) or [])
+    monkeypatch.setattr(cmd.pg, "compose_containers", lambda project, service, running_only=True: [])
     state = {"app": "untouched"}
-    assert cmd.restore(dict(cfg, app_services=["backend"], health_url="http://127.0.0.1:8000/health"),
+    assert cmd.restore(dict(cfg, app_services=["backend"], health_url="http://127.0.0.1:8000/health", compose_project="p"),
                        cmd.parser().parse_args(["restore", "--yes"]), state) == 0
     assert "swap" in fake_restore and "wait_http" not in fake_restore
     assert state["app"] == "not_running"
+
+
+def test_a_restore_while_the_app_restarts_still_waits_for_its_health(cfg, monkeypatch, fake_restore):
+    """A backend stuck restarting was not stopped, but it exists: the restore must not say the
+    app was not running, it checks whether it answers."""
+    monkeypatch.setattr(cmd, "compose_services", lambda _cfg, services, action: fake_restore.append(action) or [])
+    monkeypatch.setattr(cmd.pg, "compose_containers", lambda project, service, running_only=True: ["c1"])
+    fake_restore.healthy = False
+    state = {"app": "untouched"}
+    with pytest.raises(cmd.job.JobError, match="not healthy"):
+        cmd.restore(dict(cfg, app_services=["backend"], health_url="http://127.0.0.1:8000/health", compose_project="p"),
+                    cmd.parser().parse_args(["restore", "--yes"]), state)
+    assert "wait_http" in fake_restore and state["app"] == "down"
+
+
+def test_full_check_of_a_set_taken_without_checksums_compares_rows(cfg, fake_restore, monkeypatch):
+    fake_restore.restored = {"public.pagos": {"rows": 2, "checksum": "123"}}
+    manifest = cmd.manifest_of(cfg, None)
+    manifest.tables["public.pagos"] = {"rows": 2, "checksum": "0"}
+    assert cmd.restore(cfg, cmd.parser().parse_args(["restore", "--yes", "--full-check"]), {"app": "untouched"}) == 0
 
 
 @pytest.mark.parametrize("full_check, restored_checksum, fails", [
@@ -512,48 +533,85 @@ GLOBALS = r'''--
 
 \restrict AbCdEf
 SET default_transaction_read_only = off;
-SET client_encoding = 'UTF8';
 
 CREATE ROLE credinet;
 ALTER ROLE credinet WITH SUPERUSER INHERIT CREATEROLE CREATEDB LOGIN REPLICATION BYPASSRLS PASSWORD 'SCRAM-SHA-256$4096:old';
 CREATE ROLE reportes;
-ALTER ROLE reportes WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB LOGIN NOREPLICATION NOBYPASSRLS;
-ALTER ROLE reportes SET search_path TO public;
+ALTER ROLE reportes WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB LOGIN NOREPLICATION NOBYPASSRLS PASSWORD 'SCRAM-SHA-256$4096:rep';
 CREATE ROLE "Auditoría ""2026""";
 ALTER ROLE "Auditoría ""2026""" WITH NOLOGIN;
 GRANT pg_read_all_data TO reportes WITH INHERIT TRUE GRANTED BY credinet;
-GRANT pg_monitor TO credinet GRANTED BY credinet;
 CREATE TABLESPACE rapido OWNER credinet LOCATION '/mnt/ssd';
+CREATE ROLE reportes;
 
 \unrestrict AbCdEf
 '''
 
 
-@pytest.mark.parametrize("existing, kept", [
-    # A rebuilt host: only the stack's own user exists. It is never altered (its password stays
-    # the vault's); the others are created with their attributes and memberships.
-    (["credinet", "pg_monitor", "pg_read_all_data"], [
-        "\\restrict AbCdEf", "SET default_transaction_read_only = off;", "SET client_encoding = 'UTF8';",
-        "CREATE ROLE reportes;",
-        "ALTER ROLE reportes WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB LOGIN NOREPLICATION NOBYPASSRLS;",
-        "ALTER ROLE reportes SET search_path TO public;",
-        'CREATE ROLE "Auditoría ""2026""";', 'ALTER ROLE "Auditoría ""2026""" WITH NOLOGIN;',
-        "GRANT pg_read_all_data TO reportes WITH INHERIT TRUE GRANTED BY credinet;", "\\unrestrict AbCdEf"]),
-    # Every role there: nothing to run at all.
-    (["credinet", "reportes", "Auditoría \"2026\"", "pg_monitor", "pg_read_all_data"], []),
-    # A role that exists with another password keeps it; only the missing quoted one is created.
-    (["credinet", "reportes", "pg_monitor", "pg_read_all_data"], [
-        "\\restrict AbCdEf", "SET default_transaction_read_only = off;", "SET client_encoding = 'UTF8';",
-        'CREATE ROLE "Auditoría ""2026""";', 'ALTER ROLE "Auditoría ""2026""" WITH NOLOGIN;', "\\unrestrict AbCdEf"]),
+@pytest.mark.parametrize("existing, missing", [
+    # A rebuilt host: only the stack's own user exists.
+    (["credinet", "pg_read_all_data"], ["reportes", 'Auditoría "2026"']),
+    # Every role there: nothing to create.
+    (["credinet", "reportes", 'Auditoría "2026"'], []),
+    (["credinet", "reportes"], ['Auditoría "2026"']),
 ])
-def test_missing_roles_sql(existing, kept):
-    sql = cmd.missing_roles_sql(GLOBALS, existing)
-    assert sql.splitlines() == kept
-    assert "TABLESPACE" not in sql and "SCRAM" not in sql
+def test_missing_roles(existing, missing):
+    assert cmd.missing_roles(GLOBALS, existing) == missing
 
 
-def test_missing_roles_sql_of_an_empty_globals_file():
-    assert cmd.missing_roles_sql("", ["credinet"]) == ""
+def test_missing_roles_are_created_bare_without_login_password_or_attributes():
+    sql = cmd.bare_roles_sql(cmd.missing_roles(GLOBALS, ["credinet"]))
+    assert sql == 'CREATE ROLE "reportes" NOLOGIN;\nCREATE ROLE "Auditoría ""2026""" NOLOGIN;\n'
+
+
+@pytest.mark.parametrize("dump", [
+    # A role name holding a newline spans lines in the dump: none of its lines is a whole
+    # CREATE ROLE statement, so nothing of it reaches psql as SQL.
+    'CREATE ROLE "x\nCREATE ROLE evil SUPERUSER LOGIN PASSWORD \'p\'; --";\n',
+    'CREATE ROLE "x\nCREATE ROLE evil SUPERUSER; --";\n',
+    'CREATE ROLE evil; ALTER ROLE evil SUPERUSER;\n',
+    "CREATE ROLE evil LOGIN SUPERUSER;\n",
+])
+def test_a_hostile_role_name_never_becomes_sql(dump):
+    assert cmd.missing_roles(dump, []) == []
+
+
+def test_a_name_line_that_looks_like_a_role_is_created_bare_and_quoted():
+    """At worst a fragment of a hostile name is itself a bare role name: created unable to log in."""
+    names = cmd.missing_roles('CREATE ROLE "x\nCREATE ROLE evil;\n";\n', [])
+    assert names == ["evil"]
+    assert cmd.bare_roles_sql(names) == 'CREATE ROLE "evil" NOLOGIN;\n'
+    assert cmd.bare_roles_sql(['a"b\nc']) == 'CREATE ROLE "a""b\nc" NOLOGIN;\n'
+
+
+def test_no_role_without_a_globals_file():
+    assert cmd.create_missing_roles("cid", "credinet", None) == []
+
+
+def test_a_missing_or_damaged_globals_file_only_skips_the_roles(tmp_path):
+    import types
+
+    backup = types.SimpleNamespace(dump=str(tmp_path / "k.dump.zst"))
+    manifest = types.SimpleNamespace(globals=types.SimpleNamespace(name="k.globals.sql.zst", sha256="ab"))
+    assert cmd.globals_of({"backup_dir": str(tmp_path)}, backup, manifest) is None
+    (tmp_path / "k.globals.sql.zst").write_bytes(b"damaged")
+    assert cmd.globals_of({"backup_dir": str(tmp_path)}, backup, manifest) is None
+    manifest.globals.sha256 = cmd.job.sha256_of(str(tmp_path / "k.globals.sql.zst"))
+    assert cmd.globals_of({"backup_dir": str(tmp_path)}, backup, manifest) == str(tmp_path / "k.globals.sql.zst")
+
+
+@pytest.mark.parametrize("tables, full_check, expected", [
+    ({"t": {"rows": 2, "checksum": "77"}}, False, {"t": {"rows": 2}}),
+    ({"t": {"rows": 2, "checksum": "77"}}, True, {"t": {"rows": 2, "checksum": "77"}}),
+    # backup_table_checksums: false records "0" for a table with rows: its rows only.
+    ({"t": {"rows": 2, "checksum": "0"}}, True, {"t": {"rows": 2}}),
+    # An empty table's checksum is 0 by definition: compared as it is.
+    ({"t": {"rows": 0, "checksum": "0"}}, True, {"t": {"rows": 0, "checksum": "0"}}),
+])
+def test_expected_stats(tables, full_check, expected):
+    assert cmd.expected_stats(tables, full_check) == expected
+    restored = {t: {"rows": v["rows"], "checksum": "99"} for t, v in tables.items()}
+    assert set(cmd.restored_stats(restored, expected)["t"]) == set(expected["t"])
 
 
 class TestReleaseRecord:
