@@ -38,11 +38,15 @@ def run(cmd, check=True, input_data=None, timeout=None):
 
 # --- containers --------------------------------------------------------------------------------
 
-def compose_containers(project, service, running_only=True):
-    """Container ids of a compose service, found by the labels Compose puts on them."""
+def compose_containers(project, service, running_only=True, status=None):
+    """Container ids of a compose service, found by the labels Compose puts on them (running
+    ones, every one, or those in `status`: restarting, exited, ...)."""
     cmd = ["docker", "ps", "-q", "--filter", "label=com.docker.compose.project=%s" % project,
            "--filter", "label=com.docker.compose.service=%s" % service]
-    if running_only:
+    if status:
+        cmd[2:2] = ["-a"]
+        cmd += ["--filter", "status=%s" % status]
+    elif running_only:
         cmd += ["--filter", "status=running"]
     else:
         cmd.insert(2, "-a")

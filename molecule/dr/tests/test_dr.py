@@ -69,8 +69,9 @@ def test_the_app_is_healthy_on_the_restored_data(host):
 
 
 def test_the_scheduled_jobs_run_again(host):
-    for timer in ("credinet-backup.timer", "credinet-offsite.timer"):
-        assert host.service(timer).is_running, timer
+    """The rebuild held them disabled: they are enabled and running again at its end."""
+    for timer in ("credinet-backup.timer", "credinet-offsite.timer", "credinet-restore-drill.timer"):
+        assert host.service(timer).is_enabled and host.service(timer).is_running, timer
 
 
 def test_a_fresh_verified_backup_of_the_rebuilt_host_is_offsite(host, before):
@@ -131,20 +132,47 @@ def psql(host, sql):
     return host.check_output("docker exec %s psql -qAtX -U credinet -d credinet -c %s" % (db, shlex.quote(sql)))
 
 
-def test_a_rebuild_cut_short_resumes_with_force_and_never_restores_over_new_rows(host, hostname, playbook, before):
-    """After its restore a rebuild that stopped (health gate, backup, anything) is run again with
-    dr_force: it resumes after the restore. A payment registered in between stays."""
-    psql(host, "INSERT INTO \"Cobranza 2026\".\"Pagos \"\"raros\"\" ñ\" (cliente, monto) VALUES ('después', 1.5)")
+RECORD = "/var/lib/credinet/dr-rebuild.json"
+EDGE = '"Cobranza 2026"."Pagos ""raros"" ñ"'
+
+
+def rebuild_again(hostname, playbook, *extra):
     ip = os.popen("docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' dr-remote").read().strip()
     assert re.fullmatch(r"[0-9.]+", ip), ip
-    result = playbook(PROJECT / "playbooks" / "dr-rebuild.yml", hostname,
-                      "-e", "dr_confirm=%s" % hostname, "-e", "dr_force=true",
-                      "-e", "@%s" % (PROJECT / "molecule" / "dr" / "vars" / "rebuild.yml"), "-e", "offsite_sftp_host=" + ip)
+    return playbook(PROJECT / "playbooks" / "dr-rebuild.yml", hostname, "-e", "dr_confirm=%s" % hostname,
+                    "-e", "@%s" % (PROJECT / "molecule" / "dr" / "vars" / "rebuild.yml"), "-e", "offsite_sftp_host=" + ip,
+                    *extra)
+
+
+def test_a_completed_rebuild_is_not_redone_even_when_forced(host, hostname, playbook):
+    assert json.loads(host.file(RECORD).content_string)["state"] == "completed"
+    before_release = host.file(STATE + "/release.json").content_string
+    result = rebuild_again(hostname, playbook, "-e", "dr_force=true")
+    assert result.rc != 0
+    assert "was rebuilt completely" in result.flat and "Nothing was changed." in result.flat
+    assert host.file(STATE + "/release.json").content_string == before_release
+
+
+def test_a_rebuild_cut_short_blocks_other_playbooks_and_resumes_without_restoring_again(host, hostname, playbook,
+                                                                                        before):
+    """A rebuild that stopped after its restore (health gate, backup, anything): deploys and
+    site.yml refuse the host; run again with dr_force it resumes after the restore, and a payment
+    registered in between stays."""
+    record = json.loads(host.file(RECORD).content_string)
+    record["state"] = "restored"
+    host.run_expect([0], "printf %%s %s > %s" % (shlex.quote(json.dumps(record)), RECORD))
+    psql(host, "INSERT INTO %s (cliente, monto) VALUES ('después', 1.5)" % EDGE)
+
+    deploy = playbook(PROJECT / "playbooks" / "deploy.yml", hostname)
+    assert deploy.rc != 0 and "is unfinished" in deploy.flat and "Nothing was changed." in deploy.flat
+
+    result = rebuild_again(hostname, playbook, "-e", "dr_force=true")
     assert result.rc == 0, result.output[-4000:]
     assert "resumes after that restore" in result.flat
-    assert psql(host, "SELECT count(*) FROM \"Cobranza 2026\".\"Pagos \"\"raros\"\" ñ\" WHERE cliente = 'después'") == "1"
+    assert psql(host, "SELECT count(*) FROM %s WHERE cliente = 'después'" % EDGE) == "1"
     restores = psql(host, "SELECT count(*) FROM pg_database WHERE datname LIKE 'credinet\\_\\_pre\\_restore\\_%'")
     assert restores == "1", "the first rebuild's restore only"
+    assert json.loads(host.file(RECORD).content_string)["state"] == "completed"
     assert release(host)["sha"] == before["release"]["sha"]
     status, _ = http_get(host, "http://127.0.0.1:8000/health")
     assert status == 200

@@ -1,7 +1,9 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from filter_plugins import credinet_dr as f
+from conftest import load_source
+
+f = load_source("filter_plugins/credinet_dr.py")
 
 
 def test_each_phase_lasts_until_the_next_one_the_last_until_the_end():

@@ -479,7 +479,7 @@ def test_a_restore_creates_the_missing_roles_before_loading_the_dump(cfg, fake_r
 def test_a_restore_with_the_app_not_running_does_not_wait_for_it(cfg, monkeypatch, fake_restore):
     """A rebuild restores before it starts the app: the restore neither starts it nor waits for it."""
     monkeypatch.setattr(cmd, "compose_services", lambda _cfg, services, action: fake_restore.append(action) or [])
-    monkeypatch.setattr(cmd.pg, "compose_containers", lambda project, service, running_only=True: [])
+    monkeypatch.setattr(cmd.pg, "compose_containers", lambda project, service, running_only=True, status=None: [])
     state = {"app": "untouched"}
     assert cmd.restore(dict(cfg, app_services=["backend"], health_url="http://127.0.0.1:8000/health", compose_project="p"),
                        cmd.parser().parse_args(["restore", "--yes"]), state) == 0
@@ -491,7 +491,8 @@ def test_a_restore_while_the_app_restarts_still_waits_for_its_health(cfg, monkey
     """A backend stuck restarting was not stopped, but it exists: the restore must not say the
     app was not running, it checks whether it answers."""
     monkeypatch.setattr(cmd, "compose_services", lambda _cfg, services, action: fake_restore.append(action) or [])
-    monkeypatch.setattr(cmd.pg, "compose_containers", lambda project, service, running_only=True: ["c1"])
+    monkeypatch.setattr(cmd.pg, "compose_containers",
+                        lambda project, service, running_only=True, status=None: ["c1"] if status == "restarting" else [])
     fake_restore.healthy = False
     state = {"app": "untouched"}
     with pytest.raises(cmd.job.JobError, match="not healthy"):

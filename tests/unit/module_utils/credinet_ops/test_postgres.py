@@ -157,3 +157,23 @@ def test_verify_dump_uses_the_stream_decode_when_given(tmp_path, monkeypatch):
     errors = pg.verify_dump(str(path), "postgres:17", job.sha256_of(str(path)), [], decoded=(False, "truncated"))
     assert errors == ["full decode failed: truncated"]
     assert len(calls) == 1 and calls[0][-1] == "-l", "only the table of contents is read from the file"
+
+
+@pytest.mark.parametrize("kwargs, filters", [
+    ({}, ["-q", "status=running"]),
+    ({"running_only": False}, ["-a", "-q"]),
+    ({"status": "restarting"}, ["-a", "-q", "status=restarting"]),
+])
+def test_compose_containers_asks_docker_for_the_right_states(monkeypatch, kwargs, filters):
+    seen = []
+
+    def fake_run(cmd, check=True, **_):
+        seen.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, b"c1\nc2\n", b"")
+
+    monkeypatch.setattr(pg, "run", fake_run)
+    assert pg.compose_containers("credinet", "backend", **kwargs) == ["c1", "c2"]
+    cmd = seen[0]
+    assert cmd[:2] == ["docker", "ps"]
+    assert "label=com.docker.compose.project=credinet" in cmd and "label=com.docker.compose.service=backend" in cmd
+    assert [a for a in cmd if a in ("-a", "-q") or a.startswith("status=")] == filters
