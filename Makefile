@@ -99,8 +99,8 @@ sandbox-destroy: venv ## Remove the sandbox hosts and their Docker volumes
 	molecule destroy -s sandbox
 	docker volume rm -f credinet-molecule-sandbox-prod-docker credinet-molecule-sandbox-dev-docker >/dev/null
 
-bench: venv collections ## Benchmarks on the sandbox (make sandbox first): tables printed and saved to docs/BENCHMARKS.md
-	@bash scripts/bench-report.sh
+bench: venv collections ## Benchmarks on the sandbox (make sandbox first): tables printed and saved to docs/BENCHMARKS.md (BENCHES=bench/x.sh: only those)
+	@BENCHES="$(BENCHES)" bash scripts/bench-report.sh
 
 clean: ## Remove the venv and local caches (not the image cache in $(CREDINET_CACHE))
 	rm -rf $(VENV) .cache .pytest_cache
