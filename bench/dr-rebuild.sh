@@ -15,8 +15,9 @@ status=passed
 make --no-print-directory molecule SCENARIOS=dr MOLECULE_LANES=1 >/dev/null 2>&1 || status=FAILED
 seconds=$(($(date +%s) - start))
 
-# The rebuild's debug message (YAML callback list items): its header, phases and total.
-table=$(sed -n '/^\[dr\] *- .*Rebuild of /,/^\[dr\] *- total /p' "$LOG" | sed -E "s/^\[dr\] *- ?//")
+# The rebuild's debug message (YAML callback list items): its header, phases and total. The
+# scenario's log has no "[dr]" prefix (the console copy has).
+table=$(sed -En '/^(\[dr\])? *- Rebuild of /,/^(\[dr\])? *- total /p' "$LOG" | sed -E 's/^(\[dr\])? *- ?//')
 [ -n "$table" ] || { echo "no phase table in $LOG (scenario dr $status)" >&2; exit 1; }
 total=$(awk '$1 == "total" {print $2}' <<<"$table" | tail -1)
 echo
