@@ -78,6 +78,11 @@ def quote_ident(name):
     return '"%s"' % name.replace('"', '""')
 
 
+def unquote_ident(text):
+    """The name an SQL identifier as PostgreSQL prints it stands for (quoted or not)."""
+    return text[1:-1].replace('""', '"') if len(text) > 1 and text[0] == text[-1] == '"' else text
+
+
 def quote_literal(text):
     return "'%s'" % text.replace("'", "''")
 

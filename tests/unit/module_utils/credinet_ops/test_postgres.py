@@ -177,3 +177,16 @@ def test_compose_containers_asks_docker_for_the_right_states(monkeypatch, kwargs
     assert cmd[:2] == ["docker", "ps"]
     assert "label=com.docker.compose.project=credinet" in cmd and "label=com.docker.compose.service=backend" in cmd
     assert [a for a in cmd if a in ("-a", "-q") or a.startswith("status=")] == filters
+
+
+@pytest.mark.parametrize("text, name", [
+    ("credinet", "credinet"),
+    ('"Auditoría ""2026"""', 'Auditoría "2026"'),
+    ('"a b"', "a b"),
+    ('""""', '"'),
+    ('"', '"'),  # not a quoted identifier: as it is
+])
+def test_unquote_ident_is_the_inverse_of_quote_ident(text, name):
+    assert pg.unquote_ident(text) == name
+    if text.startswith('"') and len(text) > 1:
+        assert pg.quote_ident(name) == text
