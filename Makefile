@@ -89,10 +89,14 @@ sandbox: venv collections outer ## Boot sandbox prod+dev hosts and converge site
 	@# Engine volumes left by an interrupted scenario run hold its containers, which would start
 	@# again inside new hosts: new hosts start with new volumes.
 	@docker inspect sandbox-prod >/dev/null 2>&1 || docker volume rm -f credinet-molecule-sandbox-prod-docker credinet-molecule-sandbox-dev-docker >/dev/null
-	molecule create -s sandbox
 	@mkdir -p .cache
+	@docker inspect sandbox-prod >/dev/null 2>&1 && echo existing >.cache/sandbox-hosts.kind || echo new >.cache/sandbox-hosts.kind
+	molecule create -s sandbox
 	@echo "==> ansible-playbook -i inventories/sandbox playbooks/site.yml"
-	ansible-playbook -i inventories/sandbox playbooks/site.yml | tee .cache/sandbox-last.log
+	@# The first converge's duration is a bench row (bench/converge-bench.sh): kept with its log.
+	@rm -f .cache/sandbox-converge.seconds
+	@start=$$(date +%s); ansible-playbook -i inventories/sandbox playbooks/site.yml | tee .cache/sandbox-last.log; \
+	  echo "$$(( $$(date +%s) - start )) $$(cat .cache/sandbox-hosts.kind)" > .cache/sandbox-converge.seconds
 	@$(BIN)/python scripts/sandbox-summary.py .cache/sandbox-last.log
 
 sandbox-destroy: venv ## Remove the sandbox hosts and their Docker volumes

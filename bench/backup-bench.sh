@@ -2,7 +2,7 @@
 # Backup benchmark on the sandbox prod host (run `make sandbox` first):
 # fills the fixture database with a synthetic lending data set (>= 500 MB by default), then
 # compares, in one run, the seed's `pg_dump | gzip` with `credinet-backup run` (pg_dump -Fc -Z0
-# | zstd, plus verification), and the restore time (restore drill into a throwaway container).
+# | zstd, plus verification) and with the floor (a bare pg_dump -Fc -Z0 to /dev/null), and the restore time (restore drill into a throwaway container).
 # A measurement, not a test: it prints a table and asserts nothing about speed.
 #   PAYMENTS=9000000 bash bench/backup-bench.sh
 set -euo pipefail
@@ -54,6 +54,11 @@ seed_time=$(elapsed "$t0" "$(now)")
 seed_size=$(in_host "stat -c %s /tmp/seed-bench.sql.gz")
 in_host "rm -f /tmp/seed-bench.sql.gz"
 
+echo "==> floor: pg_dump -Fc -Z0 > /dev/null (no compression, no file, no check)"
+t0=$(now)
+in_host "docker exec $PG pg_dump -U credinet -Fc -Z0 credinet >/dev/null"
+floor_time=$(elapsed "$t0" "$(now)")
+
 echo "==> credinet-backup run (dump + verify)"
 t0=$(now)
 in_host "credinet-backup run --no-prune >/tmp/bench-run.log 2>&1" || { in_host "cat /tmp/bench-run.log"; exit 1; }
@@ -90,6 +95,7 @@ pg_in "dropdb -U credinet bench_restore"
 
 printf '\n%-44s %10s %10s\n' "step (database $((size / 1000000)) MB)" "seconds" "MB"
 printf '%-44s %10.1f %10.1f\n' "seed: pg_dump | gzip" "$seed_time" "$(echo "$seed_size / 1000000" | bc -l)"
+printf '%-44s %10.1f %10s\n' "floor: pg_dump -Fc -Z0 > /dev/null" "$floor_time" "-"
 printf '%-44s %10.1f %10.1f\n' "credinet-backup: snapshot, pg_dump -Fc | zstd" "$dump_s" "$(echo "$ours_size / 1000000" | bc -l)"
 printf '%-44s %10.1f %10s\n' "credinet-backup: verify (sha256, full decode)" "$verify_s" "-"
 printf '%-44s %10.1f %10s\n' "credinet-backup run, end to end" "$ours_time" "-"
@@ -100,5 +106,6 @@ printf '%-44s %10.1f %10s\n' "ours: set -> pg_restore, one stream" "$ours_restor
 ratio() { echo "scale=2; $1 / $2" | bc; }
 printf '\n%-44s %10s %10s\n' "goal (issue #15)" "measured" "goal"
 printf '%-44s %9sx %9sx\n' "backup run time / pg_dump | gzip" "$(ratio "$ours_time" "$seed_time")" "1.0"
+printf '%-44s %9sx %9s\n' "backup run time / floor (for reference)" "$(ratio "$ours_time" "$floor_time")" "-"
 printf '%-44s %9sx %9sx\n' "backup size / pg_dump | gzip" "$(ratio "$ours_size" "$seed_size")" "0.5"
 printf '%-44s %9sx %9sx\n' "our restore / pg_restore -j2" "$(ratio "$ours_restore" "$base_restore")" "1.2"

@@ -14,7 +14,7 @@ benches=(${BENCHES:-bench/*.sh})
 machine="$(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GB RAM, $(uname -sr), $(. /etc/os-release && echo "$PRETTY_NAME")"
 when=$(date -u +%Y-%m-%dT%H:%MZ)
 # The steps' progress lines are left out of the saved tables.
-tables() { grep -vE '^(==> (the app|generating|seed|credinet-backup|restore|bench repository|new commit|deploying|site.yml|deploy.yml|molecule test))' "$1"; }
+tables() { grep -vE '^(==> (the app|generating|seed|floor|credinet-backup|restore|bench repository|new commit|deploying|site.yml|deploy.yml|molecule test))' "$1"; }
 
 if [ -z "${BENCHES:-}" ]; then
   {

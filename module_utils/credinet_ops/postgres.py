@@ -199,9 +199,38 @@ class StreamCheck:
                 proc.kill()
 
 
-def stream_to_file(producer_cmd, compress_cmd, dest, check=None):
+# pg_dump writes its archive a few KB at a time, and `docker exec` relays every write on its own:
+# that relay doubled the dump's time (bench: 16.7 s against 8.5 s for a 588 MB archive). A dd in
+# the container hands the relay 1 MiB blocks. sh has no pipefail everywhere, so the tool's own
+# exit status crosses the pipe as a marker line on stderr; an image whose dd cannot fill blocks
+# runs the tool directly (slower, never wrong).
+EXIT_MARKER = "credinet-exit-status="
+_COALESCE = (
+    'if dd bs=1M count=0 iflag=fullblock status=none </dev/null >/dev/null 2>&1; then '
+    '{ "$@" || echo "%s$?" >&2; } | dd bs=1M iflag=fullblock status=none; '
+    'else exec "$@"; fi' % EXIT_MARKER
+)
+
+
+def coalesced(argv):
+    """argv as a command whose stdout is written in 1 MiB blocks (same bytes, same failures)."""
+    return ["sh", "-c", _COALESCE, "sh", *argv]
+
+
+def exit_marker(stderr_text):
+    """(stderr without the marker lines, the exit status they carried or 0)."""
+    status, kept = 0, []
+    for line in stderr_text.splitlines():
+        if line.startswith(EXIT_MARKER) and line[len(EXIT_MARKER):].isdigit():
+            status = int(line[len(EXIT_MARKER):]) or status
+        else:
+            kept.append(line)
+    return "\n".join(kept).strip(), status
+
+
+def stream_to_file(producer_cmd, compress_cmd, dest, check=None, label=None):
     """producer | compressor > dest (fsynced), the compressed stream also fed to `check` (a
-    StreamCheck) when given. Returns (sha256, size)."""
+    StreamCheck) when given. Returns (sha256, size). `label` names the producer in errors."""
     digest = hashlib.sha256()
     size = 0
     producer = subprocess.Popen(producer_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -226,9 +255,10 @@ def stream_to_file(producer_cmd, compress_cmd, dest, check=None):
             check.kill()
         raise
     comp_rc, prod_rc = comp.wait(), producer.wait()
-    prod_err = producer.stderr.read().decode(errors="replace").strip()
-    if prod_rc != 0:
-        raise JobError("%s failed (exit %d): %s" % (" ".join(producer_cmd[3:5]), prod_rc, prod_err[-500:]))
+    prod_err, marked_rc = exit_marker(producer.stderr.read().decode(errors="replace"))
+    if prod_rc != 0 or marked_rc != 0:
+        raise JobError("%s failed (exit %d): %s" % (label or " ".join(producer_cmd[3:5]), marked_rc or prod_rc,
+                                                    prod_err[-500:]))
     if comp_rc != 0:
         raise JobError("%s failed (exit %d): %s" % (compress_cmd[0], comp_rc, comp.stderr.read().decode()[-300:]))
     return digest.hexdigest(), size

@@ -106,6 +106,58 @@ def test_stream_to_file_hashes_what_it_writes_and_reports_producer_failure(tmp_p
         pg.stream_to_file(["sh", "-c", "echo partial; exit 3"], ["gzip", "-c"], str(tmp_path / "bad.gz"))
 
 
+def test_a_coalesced_producer_writes_the_same_bytes(tmp_path):
+    plain, coalesced = tmp_path / "plain.gz", tmp_path / "coalesced.gz"
+    pg.stream_to_file(["sh", "-c", "echo $0 \"$1\"", "it's", "a \"name\"; $(x)"], ["cat"], str(plain))
+    pg.stream_to_file(pg.coalesced(["sh", "-c", "echo $0 \"$1\"", "it's", "a \"name\"; $(x)"]), ["cat"], str(coalesced))
+    assert coalesced.read_bytes() == plain.read_bytes() == b"it's a \"name\"; $(x)\n"
+
+
+def test_a_coalesced_producer_comes_in_large_blocks(tmp_path):
+    # 300 small writes arrive as one read: what the relay of `docker exec` needs.
+    dest = tmp_path / "out"
+    reads = tmp_path / "reads"
+    producer = pg.coalesced(["sh", "-c", "for i in $(seq 300); do printf '%0100d' $i; sleep 0.001; done"])
+    counter = ["python3", "-c", "import os, sys\nn = 0\nwhile True:\n    b = os.read(0, 1 << 20)\n    if not b: break\n"
+               "    n += 1; sys.stdout.buffer.write(b)\nopen(%r, 'w').write(str(n))" % str(reads)]
+    _, size = pg.stream_to_file(producer, counter, str(dest))
+    assert size == 30000 and reads.read_text() == "1"
+
+
+@pytest.mark.parametrize("fake_dd", [False, True])
+def test_a_coalesced_producer_keeps_its_exit_status_and_error_text(tmp_path, monkeypatch, fake_dd):
+    if fake_dd:  # an image whose dd cannot fill blocks: the tool runs directly
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        (bin_dir / "dd").write_text("#!/bin/sh\nexit 1\n")
+        (bin_dir / "dd").chmod(0o755)
+        monkeypatch.setenv("PATH", "%s:/usr/bin:/bin" % bin_dir)
+    with pytest.raises(job.JobError) as failed:
+        pg.stream_to_file(pg.coalesced(["sh", "-c", "echo partial; echo 'pg_dump: error: gone' >&2; exit 3"]),
+                          ["gzip", "-c"], str(tmp_path / "bad.gz"), label="pg_dump")
+    assert str(failed.value) == "pg_dump failed (exit 3): pg_dump: error: gone"
+    sha, size = pg.stream_to_file(pg.coalesced(["printf", "hola"]), ["cat"], str(tmp_path / "good"))
+    assert (tmp_path / "good").read_bytes() == b"hola" and size == 4
+
+
+def test_a_coalesced_producer_killed_by_a_signal_fails(tmp_path):
+    with pytest.raises(job.JobError, match="failed \\(exit 143\\)"):
+        pg.stream_to_file(pg.coalesced(["sh", "-c", "echo partial; kill -TERM $$"]), ["cat"], str(tmp_path / "bad"))
+
+
+@pytest.mark.parametrize(("stderr", "expected"), [
+    ("", ("", 0)),
+    ("pg_dump: error: x\ncredinet-exit-status=1\n", ("pg_dump: error: x", 1)),
+    ("credinet-exit-status=0\n", ("", 0)),
+    # Only a whole marker line counts: the tool's own text cannot fake or hide a status.
+    ("say credinet-exit-status=9\n", ("say credinet-exit-status=9", 0)),
+    ("credinet-exit-status=x9\n", ("credinet-exit-status=x9", 0)),
+    ("credinet-exit-status=\n", ("credinet-exit-status=", 0)),
+])
+def test_exit_marker(stderr, expected):
+    assert pg.exit_marker(stderr) == expected
+
+
 def test_stream_to_file_never_overwrites(tmp_path):
     dest = tmp_path / "out.gz"
     dest.write_bytes(b"existing set")
