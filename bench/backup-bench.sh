@@ -93,6 +93,14 @@ in_host "zstd -dcq $dump_file | docker exec -i $PG pg_restore -U credinet --exit
 ours_restore=$(elapsed "$t0" "$(now)")
 pg_in "dropdb -U credinet bench_restore"
 
+echo "==> credinet-backup restore (end to end: sha256, restore into a new database, every table compared, swap, app back)"
+t0=$(now)
+in_host "credinet-backup restore --set $key --yes >/tmp/bench-restore.log 2>&1" || { in_host "cat /tmp/bench-restore.log"; exit 1; }
+real_restore=$(elapsed "$t0" "$(now)")
+# The restore keeps the data it replaced (same rows here): dropped, so later benches see one copy.
+previous=$(in_host "sed -n 's/.*previous data kept as database \([A-Za-z0-9_]*\).*/\1/p' /tmp/bench-restore.log" | tail -1)
+[ -z "$previous" ] || pg_in "dropdb -U credinet $previous"
+
 printf '\n%-44s %10s %10s\n' "step (database $((size / 1000000)) MB)" "seconds" "MB"
 printf '%-44s %10.1f %10.1f\n' "seed: pg_dump | gzip" "$seed_time" "$(echo "$seed_size / 1000000" | bc -l)"
 printf '%-44s %10.1f %10s\n' "floor: pg_dump -Fc -Z0 > /dev/null" "$floor_time" "-"
@@ -102,6 +110,7 @@ printf '%-44s %10.1f %10s\n' "credinet-backup run, end to end" "$ours_time" "-"
 printf '%-44s %10.1f %10s\n' "restore drill (restore + checksum compare)" "$drill_time" "-"
 printf '%-44s %10.1f %10s\n' "baseline: pg_restore -j2 (seekable dump)" "$base_restore" "-"
 printf '%-44s %10.1f %10s\n' "ours: set -> pg_restore, one stream" "$ours_restore" "-"
+printf '%-44s %10.1f %10s\n' "credinet-backup restore, end to end" "$real_restore" "-"
 
 ratio() { echo "scale=2; $1 / $2" | bc; }
 printf '\n%-44s %10s %10s\n' "goal (issue #15)" "measured" "goal"
@@ -109,3 +118,5 @@ printf '%-44s %9sx %9sx\n' "backup run time / pg_dump | gzip" "$(ratio "$ours_ti
 printf '%-44s %9sx %9s\n' "backup run time / floor (for reference)" "$(ratio "$ours_time" "$floor_time")" "-"
 printf '%-44s %9sx %9sx\n' "backup size / pg_dump | gzip" "$(ratio "$ours_size" "$seed_size")" "0.5"
 printf '%-44s %9sx %9sx\n' "our restore / pg_restore -j2" "$(ratio "$ours_restore" "$base_restore")" "1.2"
+printf '%-44s %9sx %9s\n' "restore end to end / pg_restore -j2" "$(ratio "$real_restore" "$base_restore")" "-"
+printf '%-44s %9sx %9s\n' "restore drill / pg_restore -j2" "$(ratio "$drill_time" "$base_restore")" "-"
