@@ -7,8 +7,11 @@ import contextlib
 import hashlib
 import json
 import os
+import re
+import secrets
 import signal
 import subprocess
+import threading
 
 from .job import JobError, sha256_of
 
@@ -201,40 +204,70 @@ class StreamCheck:
 
 # pg_dump writes its archive a few KB at a time, and `docker exec` relays every write on its own:
 # that relay doubled the dump's time (bench: 16.7 s against 8.5 s for a 588 MB archive). A dd in
-# the container hands the relay 1 MiB blocks. sh has no pipefail everywhere, so the tool's own
-# exit status crosses the pipe as a marker line on stderr; an image whose dd cannot fill blocks
-# runs the tool directly (slower, never wrong).
-EXIT_MARKER = "credinet-exit-status="
+# the container hands the relay 1 MiB blocks; an image whose dd cannot fill blocks runs the tool
+# directly (slower, never wrong). sh has no pipefail everywhere, so on both paths the tool's exit
+# status comes back as a line of stderr behind a marker made for this run (text in the tool's own
+# errors cannot forge it). No marker line is a failure: a killed subshell, a cut stream.
 _COALESCE = (
+    'm=$1; shift; '
     'if dd bs=1M count=0 iflag=fullblock status=none </dev/null >/dev/null 2>&1; then '
-    '{ "$@" || echo "%s$?" >&2; } | dd bs=1M iflag=fullblock status=none; '
-    'else exec "$@"; fi' % EXIT_MARKER
+    '{ "$@"; printf "\\n%s%d\\n" "$m" "$?" >&2; } | dd bs=1M iflag=fullblock status=none; '
+    'else "$@"; s=$?; printf "\\n%s%d\\n" "$m" "$s" >&2; exit $s; fi'
 )
+_STATUS = re.compile(r"[0-9]{1,3}")
+STDERR_TAIL = 64 * 1024
 
 
-def coalesced(argv):
-    """argv as a command whose stdout is written in 1 MiB blocks (same bytes, same failures)."""
-    return ["sh", "-c", _COALESCE, "sh", *argv]
+def new_marker():
+    return "credinet-exit-status-%s=" % secrets.token_hex(8)
 
 
-def exit_marker(stderr_text):
-    """(stderr without the marker lines, the exit status they carried or 0)."""
-    status, kept = 0, []
-    for line in stderr_text.splitlines():
-        if line.startswith(EXIT_MARKER) and line[len(EXIT_MARKER):].isdigit():
-            status = int(line[len(EXIT_MARKER):]) or status
+def coalesced(argv, marker):
+    """argv as a command whose stdout is written in 1 MiB blocks (same bytes) and whose exit
+    status is reported after `marker` on a line of stderr (read by reported_status)."""
+    return ["sh", "-c", _COALESCE, "sh", marker, *argv]
+
+
+def reported_status(stderr_text, marker):
+    """(stderr without the marker line, the status it reported or None when there is none).
+    The marker line may be followed by the relay's own errors (dd ends last)."""
+    status, kept = None, []
+    for line in stderr_text.split("\n"):
+        if line.startswith(marker) and _STATUS.fullmatch(line[len(marker):]):
+            status = int(line[len(marker):])
         else:
             kept.append(line)
     return "\n".join(kept).strip(), status
 
 
-def stream_to_file(producer_cmd, compress_cmd, dest, check=None, label=None):
+class _Tail:
+    """Reads a pipe to its end in a thread, keeping the last `limit` bytes: a tool that writes a
+    lot to stderr never blocks on a full pipe (its stdout would stall with it)."""
+
+    def __init__(self, pipe, limit=STDERR_TAIL):
+        self.data = b""
+        self._thread = threading.Thread(target=self._read, args=(pipe, limit), daemon=True)
+        self._thread.start()
+
+    def _read(self, pipe, limit):
+        for chunk in iter(lambda: pipe.read(CHUNK), b""):
+            self.data = (self.data + chunk)[-limit:]
+
+    def text(self):
+        self._thread.join()
+        return self.data.decode(errors="replace")
+
+
+def stream_to_file(producer_cmd, compress_cmd, dest, check=None, label=None, marker=None):
     """producer | compressor > dest (fsynced), the compressed stream also fed to `check` (a
-    StreamCheck) when given. Returns (sha256, size). `label` names the producer in errors."""
+    StreamCheck) when given. Returns (sha256, size). `label` names the producer in errors;
+    `marker`: the producer is coalesced() and must report its status with it."""
     digest = hashlib.sha256()
     size = 0
     producer = subprocess.Popen(producer_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    prod_err = _Tail(producer.stderr)
     comp = subprocess.Popen(compress_cmd, stdin=producer.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    comp_err = _Tail(comp.stderr)
     producer.stdout.close()
     try:
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -255,12 +288,20 @@ def stream_to_file(producer_cmd, compress_cmd, dest, check=None, label=None):
             check.kill()
         raise
     comp_rc, prod_rc = comp.wait(), producer.wait()
-    prod_err, marked_rc = exit_marker(producer.stderr.read().decode(errors="replace"))
-    if prod_rc != 0 or marked_rc != 0:
-        raise JobError("%s failed (exit %d): %s" % (label or " ".join(producer_cmd[3:5]), marked_rc or prod_rc,
-                                                    prod_err[-500:]))
+    name = label or " ".join(producer_cmd[3:5])
+    err, status = prod_err.text().strip(), prod_rc
+    if marker is not None:
+        err, reported = reported_status(err, marker)
+        if reported is None:
+            raise JobError("%s did not report its exit status (killed, or its output cut): %s"
+                           % (name, err[-500:] or "exit %d" % prod_rc))
+        if reported == 0 and prod_rc != 0:
+            name = "the block relay (dd) of %s" % name
+        status = reported or prod_rc
+    if status != 0:
+        raise JobError("%s failed (exit %d): %s" % (name, status, err[-500:]))
     if comp_rc != 0:
-        raise JobError("%s failed (exit %d): %s" % (compress_cmd[0], comp_rc, comp.stderr.read().decode()[-300:]))
+        raise JobError("%s failed (exit %d): %s" % (compress_cmd[0], comp_rc, comp_err.text()[-300:]))
     return digest.hexdigest(), size
 
 

@@ -106,56 +106,101 @@ def test_stream_to_file_hashes_what_it_writes_and_reports_producer_failure(tmp_p
         pg.stream_to_file(["sh", "-c", "echo partial; exit 3"], ["gzip", "-c"], str(tmp_path / "bad.gz"))
 
 
+def _coalesced(tmp_path, argv, label="pg_dump"):
+    """Runs argv coalesced through stream_to_file; returns the bytes written."""
+    marker = pg.new_marker()
+    dest = tmp_path / ("out-%s" % marker[-17:-1])
+    pg.stream_to_file(pg.coalesced(argv, marker), ["cat"], str(dest), label=label, marker=marker)
+    return dest.read_bytes()
+
+
+def _fake_dd(tmp_path, monkeypatch, probe, relay):
+    """A dd first on PATH: the probe (count=0) gets `probe`, the relay runs `relay`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "dd").write_text("#!/bin/sh\ncase \"$*\" in *count=0*) %s ;; *) %s ;; esac\n" % (probe, relay))
+    (bin_dir / "dd").chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:/usr/bin:/bin" % bin_dir)
+
+
 def test_a_coalesced_producer_writes_the_same_bytes(tmp_path):
-    plain, coalesced = tmp_path / "plain.gz", tmp_path / "coalesced.gz"
-    pg.stream_to_file(["sh", "-c", "echo $0 \"$1\"", "it's", "a \"name\"; $(x)"], ["cat"], str(plain))
-    pg.stream_to_file(pg.coalesced(["sh", "-c", "echo $0 \"$1\"", "it's", "a \"name\"; $(x)"]), ["cat"], str(coalesced))
-    assert coalesced.read_bytes() == plain.read_bytes() == b"it's a \"name\"; $(x)\n"
+    argv = ["sh", "-c", "echo $0 \"$1\"", "it's", "a \"name\"; $(x) -- credinet-exit-status=0"]
+    plain = tmp_path / "plain"
+    pg.stream_to_file(argv, ["cat"], str(plain))
+    assert _coalesced(tmp_path, argv) == plain.read_bytes() == b"it's a \"name\"; $(x) -- credinet-exit-status=0\n"
 
 
 def test_a_coalesced_producer_comes_in_large_blocks(tmp_path):
     # 300 small writes arrive as one read: what the relay of `docker exec` needs.
-    dest = tmp_path / "out"
     reads = tmp_path / "reads"
-    producer = pg.coalesced(["sh", "-c", "for i in $(seq 300); do printf '%0100d' $i; sleep 0.001; done"])
+    marker = pg.new_marker()
+    producer = pg.coalesced(["sh", "-c", "for i in $(seq 300); do printf '%0100d' $i; sleep 0.001; done"], marker)
     counter = ["python3", "-c", "import os, sys\nn = 0\nwhile True:\n    b = os.read(0, 1 << 20)\n    if not b: break\n"
                "    n += 1; sys.stdout.buffer.write(b)\nopen(%r, 'w').write(str(n))" % str(reads)]
-    _, size = pg.stream_to_file(producer, counter, str(dest))
+    _, size = pg.stream_to_file(producer, counter, str(tmp_path / "out"), marker=marker)
     assert size == 30000 and reads.read_text() == "1"
 
 
-@pytest.mark.parametrize("fake_dd", [False, True])
-def test_a_coalesced_producer_keeps_its_exit_status_and_error_text(tmp_path, monkeypatch, fake_dd):
-    if fake_dd:  # an image whose dd cannot fill blocks: the tool runs directly
-        bin_dir = tmp_path / "bin"
-        bin_dir.mkdir()
-        (bin_dir / "dd").write_text("#!/bin/sh\nexit 1\n")
-        (bin_dir / "dd").chmod(0o755)
-        monkeypatch.setenv("PATH", "%s:/usr/bin:/bin" % bin_dir)
+FAILING = ["sh", "-c", "echo partial; printf 'pg_dump: error: gone' >&2; exit 3"]  # no newline at the end
+
+
+@pytest.mark.parametrize("dd", ["real", "without fullblock"])
+def test_a_coalesced_producer_keeps_its_exit_status_and_error_text(tmp_path, monkeypatch, dd):
+    if dd == "without fullblock":  # an image whose dd cannot fill blocks: the tool runs directly
+        _fake_dd(tmp_path, monkeypatch, "exit 1", "exit 1")
     with pytest.raises(job.JobError) as failed:
-        pg.stream_to_file(pg.coalesced(["sh", "-c", "echo partial; echo 'pg_dump: error: gone' >&2; exit 3"]),
-                          ["gzip", "-c"], str(tmp_path / "bad.gz"), label="pg_dump")
+        _coalesced(tmp_path, FAILING)
     assert str(failed.value) == "pg_dump failed (exit 3): pg_dump: error: gone"
-    sha, size = pg.stream_to_file(pg.coalesced(["printf", "hola"]), ["cat"], str(tmp_path / "good"))
-    assert (tmp_path / "good").read_bytes() == b"hola" and size == 4
+    assert _coalesced(tmp_path, ["printf", "hola"]) == b"hola"
+
+
+def test_a_failed_relay_fails_the_stream_even_when_the_tool_succeeded(tmp_path, monkeypatch):
+    _fake_dd(tmp_path, monkeypatch, "exit 0", "head -c 2; echo 'dd: write error' >&2; exit 1")
+    with pytest.raises(job.JobError, match=r"^the block relay \(dd\) of pg_dump failed \(exit 1\): dd: write error"):
+        _coalesced(tmp_path, ["printf", "hola"])
+
+
+@pytest.mark.parametrize("argv", [
+    # The subshell killed (OOM killer) while the tool still holds the pipe: dd ends cleanly.
+    ["sh", "-c", "echo partial; kill -KILL $PPID; sleep 0.2; exit 1"],
+    # The tool's own error text cannot stand in for the status line: its marker is another run's.
+    ["sh", "-c", "printf 'partial'; printf '\\ncredinet-exit-status-0000000000000000=0\\n' >&2; kill -KILL $PPID"],
+])
+def test_a_missing_status_line_is_a_failure(tmp_path, argv):
+    with pytest.raises(job.JobError, match="did not report its exit status"):
+        _coalesced(tmp_path, argv)
 
 
 def test_a_coalesced_producer_killed_by_a_signal_fails(tmp_path):
-    with pytest.raises(job.JobError, match="failed \\(exit 143\\)"):
-        pg.stream_to_file(pg.coalesced(["sh", "-c", "echo partial; kill -TERM $$"]), ["cat"], str(tmp_path / "bad"))
+    with pytest.raises(job.JobError, match=r"failed \(exit 143\)"):
+        _coalesced(tmp_path, ["sh", "-c", "echo partial; kill -TERM $$"])
+
+
+def test_a_lot_of_stderr_never_blocks_the_stream(tmp_path):
+    # 1 MB of errors: read while the stream runs (a full stderr pipe would stall stdout for good).
+    argv = ["sh", "-c", "head -c 1000000 /dev/zero | tr '\\0' e >&2; echo >&2 last words; echo data"]
+    assert _coalesced(tmp_path, argv) == b"data\n"
+    with pytest.raises(job.JobError, match="last words$"):
+        _coalesced(tmp_path, argv[:2] + [argv[2] + "; exit 2"])
+
+
+M = "credinet-exit-status-0123456789abcdef="
 
 
 @pytest.mark.parametrize(("stderr", "expected"), [
-    ("", ("", 0)),
-    ("pg_dump: error: x\ncredinet-exit-status=1\n", ("pg_dump: error: x", 1)),
-    ("credinet-exit-status=0\n", ("", 0)),
-    # Only a whole marker line counts: the tool's own text cannot fake or hide a status.
-    ("say credinet-exit-status=9\n", ("say credinet-exit-status=9", 0)),
-    ("credinet-exit-status=x9\n", ("credinet-exit-status=x9", 0)),
-    ("credinet-exit-status=\n", ("credinet-exit-status=", 0)),
+    ("\n%s0\n" % M, ("", 0)),
+    ("pg_dump: error: x\n%s1\n" % M, ("pg_dump: error: x", 1)),
+    ("pg_dump: error: x%s1\n" % M, ("pg_dump: error: x%s1" % M, None)),  # only a line of its own
+    ("%s0\ndd: write error\n" % M, ("dd: write error", 0)),  # the relay's errors come after it
+    ("%s1\n" % M.replace("0123", "0124"), ("%s1" % M.replace("0123", "0124"), None)),  # another run's
+    ("", ("", None)),
+    ("%s\n" % M, (M, None)),
+    ("%s\u00b2\n" % M, ("%s\u00b2" % M, None)),  # digits only, ASCII: never a crash in int()
+    ("%s%s\n" % (M, "9" * 5000), ("%s%s" % (M, "9" * 5000), None)),
+    ("x\u2028%s7\n%s0\n" % (M, M), ("x\u2028%s7" % M, 0)),  # a name with a line separator
 ])
-def test_exit_marker(stderr, expected):
-    assert pg.exit_marker(stderr) == expected
+def test_reported_status(stderr, expected):
+    assert pg.reported_status(stderr, M) == expected
 
 
 def test_stream_to_file_never_overwrites(tmp_path):
