@@ -12,6 +12,7 @@ import secrets
 import signal
 import subprocess
 import threading
+import time
 
 from .job import JobError, sha256_of
 
@@ -92,6 +93,29 @@ def quote_literal(text):
 
 # --- psql -------------------------------------------------------------------------------------
 
+# Errors a catalogue change can meet when another session changes the same row at that moment
+# (autovacuum writing a database's frozen xid, a client starting up): the same statements, run
+# again a moment later, succeed. Nothing else is retried.
+TRANSIENT_ERRORS = ("tuple concurrently updated", "deadlock detected", "could not serialize access",
+                    "is being accessed by other users")
+
+
+def is_transient(exc):
+    return isinstance(exc, JobError) and any(marker in str(exc) for marker in TRANSIENT_ERRORS)
+
+
+def with_retries(action, attempts=5, pause=1.0, sleep=None):
+    """action(), run again after `pause` seconds while it fails with a transient error (each
+    attempt opens its own session: psql stops on the first error)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except JobError as exc:
+            if attempt == attempts or not is_transient(exc):
+                raise
+            (sleep or time.sleep)(pause)
+    raise ValueError("attempts must be at least 1")
+
 class Psql:
     """A psql session inside a container, one query at a time (-qAt: one line a row)."""
 
@@ -110,6 +134,12 @@ class Psql:
         if any(line == "" for line in out):
             raise JobError("psql: %s" % self.proc.stderr.read().strip()[-500:])
         return [line.rstrip("\n") for line in out]
+
+    def execute(self, *statements):
+        """Statements without rows, then a probe: psql reports an error only by stopping."""
+        for sql in statements:
+            self.query(sql, rows=0)
+        self.query("SELECT 1")
 
     def close(self):
         with contextlib.suppress(Exception):

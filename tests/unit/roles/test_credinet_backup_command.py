@@ -259,13 +259,17 @@ def test_run_no_post_skips_the_post_success_command(cfg, monkeypatch):
     assert posted == [1]
 
 
+PSQL_EXECUTE = cmd.pg.Psql.execute
+
+
 class FakeCluster:
     """Databases and their ALLOW_CONNECTIONS flag; psql sessions that stop on the first error
     (ON_ERROR_STOP), as the real ones do: later queries of that session raise."""
 
-    def __init__(self, fail_on=None):
+    def __init__(self, fail_on=None, error="server closed the connection", failures=1):
         self.databases = {"credinet": True, "credinet__restore_1": True}
-        self.fail_on = fail_on  # a statement prefix that errors (once)
+        self.fail_on = fail_on  # a statement prefix that errors (`failures` times) with `error`
+        self.error, self.failures = error, failures
         self.interrupt_on = None  # a statement prefix that raises KeyboardInterrupt (a signal)
         self.log = []
 
@@ -279,15 +283,19 @@ class FakeCluster:
             def query(self, sql, rows=1):
                 cluster.log.append((db, sql))
                 if self.dead:
-                    raise cmd.job.JobError("psql: server closed the connection")
+                    raise cmd.job.JobError("psql: ERROR:  %s" % cluster.error)
                 if cluster.interrupt_on and sql.startswith(cluster.interrupt_on):
                     cluster.interrupt_on = None
                     raise KeyboardInterrupt
                 if cluster.fail_on and sql.startswith(cluster.fail_on):
-                    cluster.fail_on = None
+                    cluster.failures -= 1
+                    if not cluster.failures:
+                        cluster.fail_on = None
                     self.dead = True
                     return [] if rows == 0 else self.query(sql, rows)
                 return cluster.execute(self, sql)
+
+            execute = PSQL_EXECUTE  # the real one, over this fake query()
 
             def __enter__(self):
                 return self
@@ -328,6 +336,37 @@ def test_swap_databases_always_gives_connections_back(monkeypatch, fail_on):
     else:
         cmd.swap_databases("cid", "credinet", "credinet", "credinet__restore_1", "credinet__pre_restore_1")
         assert cluster.databases == {"credinet": True, "credinet__pre_restore_1": True}
+
+
+SWAP_STATEMENTS = ['ALTER DATABASE "credinet" WITH ALLOW_CONNECTIONS false', 'ALTER DATABASE "credinet" RENAME',
+                   'ALTER DATABASE "credinet__restore_1" RENAME', "COMMIT",
+                   'ALTER DATABASE "credinet__pre_restore_1" WITH ALLOW_CONNECTIONS true',
+                   'ALTER DATABASE "credinet" WITH ALLOW_CONNECTIONS true']
+
+
+@pytest.mark.parametrize("fail_on", SWAP_STATEMENTS)
+def test_a_transient_catalogue_conflict_is_retried_and_the_swap_completes(monkeypatch, fail_on):
+    """CI once failed a restore with "tuple concurrently updated" while clients kept
+    reconnecting: another session changed the same pg_database row at that moment. The step is
+    run again in a new session; the swap completes and both databases take connections."""
+    cluster = FakeCluster(fail_on, error="tuple concurrently updated", failures=2)
+    monkeypatch.setattr(cmd.pg, "Psql", cluster.session)
+    pauses = []
+    monkeypatch.setattr(cmd.pg.time, "sleep", pauses.append)  # the module time: every pause
+    cmd.swap_databases("cid", "credinet", "credinet", "credinet__restore_1", "credinet__pre_restore_1")
+    assert cluster.databases == {"credinet": True, "credinet__pre_restore_1": True}
+    assert cluster.fail_on is None and len(pauses) == 2
+
+
+def test_a_conflict_that_does_not_clear_fails_the_swap_and_gives_connections_back(monkeypatch):
+    cluster = FakeCluster('ALTER DATABASE "credinet__restore_1" RENAME', error="tuple concurrently updated",
+                          failures=99)
+    monkeypatch.setattr(cmd.pg, "Psql", cluster.session)
+    monkeypatch.setattr(cmd.pg.time, "sleep", lambda _s: None)
+    with pytest.raises(cmd.job.JobError, match="tuple concurrently updated"):
+        cmd.swap_databases("cid", "credinet", "credinet", "credinet__restore_1", "credinet__pre_restore_1")
+    assert cluster.databases == {"credinet": True, "credinet__restore_1": True}
+    assert cluster.failures == 99 - 5, "five attempts, then the error is reported"
 
 
 def test_a_signal_in_the_middle_of_a_swap_gives_connections_back(monkeypatch):

@@ -287,3 +287,54 @@ def test_unquote_ident_is_the_inverse_of_quote_ident(text, name):
     assert pg.unquote_ident(text) == name
     if text.startswith('"') and len(text) > 1:
         assert pg.quote_ident(name) == text
+
+
+class Flaky:
+    """An action failing with the given errors in turn, then returning "done"."""
+
+    def __init__(self, *errors):
+        self.errors, self.calls = list(errors), 0
+
+    def __call__(self):
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "done"
+
+
+TRANSIENT = job.JobError("psql: psql:<stdin>:3: ERROR:  tuple concurrently updated")
+
+
+@pytest.mark.parametrize(("errors", "attempts", "calls", "outcome"), [
+    ([], 5, 1, "done"),
+    ([TRANSIENT], 5, 2, "done"),
+    ([TRANSIENT] * 4, 5, 5, "done"),
+    ([TRANSIENT] * 5, 5, 5, "tuple concurrently updated"),
+    ([job.JobError("psql: ERROR:  deadlock detected")], 5, 2, "done"),
+    ([job.JobError('psql: ERROR:  database "x" is being accessed by other users')], 5, 2, "done"),
+    ([job.JobError('psql: ERROR:  database "x" already exists')], 5, 1, "already exists"),
+    ([TRANSIENT, job.JobError("psql: ERROR:  permission denied")], 5, 2, "permission denied"),
+    ([TRANSIENT], 1, 1, "tuple concurrently updated"),
+])
+def test_with_retries_runs_again_only_on_transient_errors(errors, attempts, calls, outcome):
+    action, pauses = Flaky(*errors), []
+    if outcome == "done":
+        assert pg.with_retries(action, attempts=attempts, pause=0.5, sleep=pauses.append) == "done"
+    else:
+        with pytest.raises(job.JobError, match=outcome):
+            pg.with_retries(action, attempts=attempts, pause=0.5, sleep=pauses.append)
+    assert action.calls == calls
+    assert pauses == [0.5] * (calls - 1)
+
+
+def test_with_retries_never_retries_a_signal_or_a_bug():
+    for error in (KeyboardInterrupt(), ValueError("bug")):
+        action = Flaky(error)
+        with pytest.raises(type(error)):
+            pg.with_retries(action, sleep=lambda _s: pytest.fail("no pause"))
+        assert action.calls == 1
+
+
+def test_with_retries_needs_an_attempt():
+    with pytest.raises(ValueError):
+        pg.with_retries(Flaky(), attempts=0)
