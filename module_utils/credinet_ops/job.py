@@ -277,6 +277,21 @@ def handle_signals():
         signal.signal(sig, _raise_exit)
 
 
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGHUP, signal.SIGINT}
+
+
+@contextlib.contextmanager
+def signals_held():
+    """A stop signal that arrives in the block waits for its end (the OS keeps it pending): for
+    the few statements that must not be cut in half, like letting connections in again after a
+    swap. SIGKILL cannot be held; the runbooks give the statement to run by hand for that case."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 # Where the notifier is when the job's own settings cannot even be read.
 FALLBACK_CONFIG = {"notify_command": "/usr/local/bin/credinet-notify", "state_dir": "/var/lib/credinet"}
 

@@ -94,27 +94,33 @@ def quote_literal(text):
 # --- psql -------------------------------------------------------------------------------------
 
 # Errors a catalogue change can meet when another session changes the same row at that moment
-# (autovacuum writing a database's frozen xid, a client starting up): the same statements, run
-# again a moment later, succeed. Nothing else is retried.
-TRANSIENT_ERRORS = ("tuple concurrently updated", "deadlock detected", "could not serialize access",
-                    "is being accessed by other users")
+# (autovacuum writing a database's frozen xid, a client starting up), or a session still on a
+# database being renamed: the same statements, run again a moment later, succeed. Matched on
+# psql's whole ERROR line, so a name that merely contains these words is no match.
+TRANSIENT_ERROR = re.compile(
+    r'ERROR:\s+(tuple concurrently updated|deadlock detected|could not serialize access due to [a-z/ ]+'
+    r'|database ".*" is being accessed by other users)\s*$', re.M)
 
 
 def is_transient(exc):
-    return isinstance(exc, JobError) and any(marker in str(exc) for marker in TRANSIENT_ERRORS)
+    return isinstance(exc, JobError) and TRANSIENT_ERROR.search(str(exc)) is not None
 
 
-def with_retries(action, attempts=5, pause=1.0, sleep=None):
-    """action(), run again after `pause` seconds while it fails with a transient error (each
-    attempt opens its own session: psql stops on the first error)."""
+def with_retries(action, attempts=5, pause=1.0, sleep=None, retry_on=is_transient, log=None):
+    """action(), run again after `pause` seconds while it fails with an error `retry_on` accepts
+    (transient ones by default; each attempt opens its own session: psql stops on the first
+    error). `attempts` counts the first run: 5 = up to 4 more. Only JobError is ever retried."""
     for attempt in range(1, attempts + 1):
         try:
             return action()
         except JobError as exc:
-            if attempt == attempts or not is_transient(exc):
+            if attempt == attempts or not retry_on(exc):
                 raise
+            if log:
+                log("attempt %d of %d failed (%s); again in %s s", attempt, attempts, exc, pause)
             (sleep or time.sleep)(pause)
     raise ValueError("attempts must be at least 1")
+
 
 class Psql:
     """A psql session inside a container, one query at a time (-qAt: one line a row)."""

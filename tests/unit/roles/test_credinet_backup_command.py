@@ -7,6 +7,7 @@ import datetime as dt
 import gzip
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -264,36 +265,61 @@ PSQL_EXECUTE = cmd.pg.Psql.execute
 
 class FakeCluster:
     """Databases and their ALLOW_CONNECTIONS flag; psql sessions that stop on the first error
-    (ON_ERROR_STOP), as the real ones do: later queries of that session raise."""
+    (ON_ERROR_STOP), as the real ones do: later queries of that session raise. Renames fail as
+    PostgreSQL's do when the source is missing or the target exists."""
 
-    def __init__(self, fail_on=None, error="server closed the connection", failures=1):
+    def __init__(self, fail_on=None, error="server closed the connection", failures=1, faults=None):
         self.databases = {"credinet": True, "credinet__restore_1": True}
-        self.fail_on = fail_on  # a statement prefix that errors (`failures` times) with `error`
-        self.error, self.failures = error, failures
+        # {statement prefix: [error, times]}: that statement errors `times` times with `error`.
+        self.faults = dict(faults or {})
+        if fail_on:
+            self.faults[fail_on] = [error, failures]
         self.interrupt_on = None  # a statement prefix that raises KeyboardInterrupt (a signal)
+        self.on_statement = {}  # {statement prefix: callable run when it is executed}
         self.log = []
+
+    @property
+    def fail_on(self):
+        return next(iter(self.faults), None)
+
+    @property
+    def failures(self):
+        return next(iter(self.faults.values()), [None, 0])[1]
+
+    def fault(self, sql):
+        for prefix, fault in list(self.faults.items()):
+            if sql.startswith(prefix):
+                fault[1] -= 1
+                if not fault[1]:
+                    del self.faults[prefix]
+                return fault[0]
+        return None
 
     def session(self, _cid, _user, db):
         cluster = self
 
         class Session:
-            dead = False
+            error = None
             pending = []
 
             def query(self, sql, rows=1):
                 cluster.log.append((db, sql))
-                if self.dead:
-                    raise cmd.job.JobError("psql: ERROR:  %s" % cluster.error)
+                if self.error:
+                    raise cmd.job.JobError("psql: psql:<stdin>:1: ERROR:  %s" % self.error)
                 if cluster.interrupt_on and sql.startswith(cluster.interrupt_on):
                     cluster.interrupt_on = None
                     raise KeyboardInterrupt
-                if cluster.fail_on and sql.startswith(cluster.fail_on):
-                    cluster.failures -= 1
-                    if not cluster.failures:
-                        cluster.fail_on = None
-                    self.dead = True
+                for prefix, action in cluster.on_statement.items():
+                    if sql.startswith(prefix):
+                        action()
+                self.error = cluster.fault(sql) or self.error
+                if self.error:
                     return [] if rows == 0 else self.query(sql, rows)
-                return cluster.execute(self, sql)
+                try:
+                    return cluster.execute(self, sql)
+                except cmd.job.JobError as exc:
+                    self.error = str(exc)
+                    return [] if rows == 0 else self.query(sql, rows)
 
             execute = PSQL_EXECUTE  # the real one, over this fake query()
 
@@ -306,17 +332,28 @@ class FakeCluster:
 
     def execute(self, session, sql):
         words = sql.replace('"', "").split()
+        names = sql.split("'")[1::2]
         if sql == "BEGIN":
             session.pending = []
         elif sql.startswith("ALTER DATABASE") and "RENAME TO" in sql:
-            session.pending.append((words[2], words[5]))
+            source, target = words[2], words[5]
+            seen = set(self.databases)  # as this transaction sees them
+            for old, new in session.pending:
+                seen = (seen - {old}) | {new}
+            if source not in seen:
+                raise cmd.job.JobError('database "%s" does not exist' % source)
+            if target in seen:
+                raise cmd.job.JobError('database "%s" already exists' % target)
+            session.pending.append((source, target))
         elif sql == "COMMIT":
             for old, new in session.pending:
                 self.databases[new] = self.databases.pop(old)
         elif sql.startswith("ALTER DATABASE"):
             self.databases[words[2]] = words[-1] == "true"
+        elif "bool_or" in sql:
+            return ["t" if names[0] in self.databases and names[1] not in self.databases else "f"]
         elif "FROM pg_database" in sql:
-            return [str(int(sql.split("'")[1] in self.databases))]
+            return [str(int(names[0] in self.databases))]
         elif "pg_stat_activity" in sql or sql == "SELECT 1":
             return ["0"] if "count" in sql else ["1"]
         return []
@@ -377,6 +414,68 @@ def test_a_signal_in_the_middle_of_a_swap_gives_connections_back(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         cmd.swap_databases("cid", "credinet", "credinet", "credinet__restore_1", "credinet__pre_restore_1")
     assert cluster.databases["credinet"] is True
+
+
+SWAP = ("cid", "credinet", "credinet", "credinet__restore_1", "credinet__pre_restore_1")
+
+
+def test_a_stop_signal_while_connections_are_given_back_waits_for_them(monkeypatch):
+    """A real SIGINT just as the previous database is opened again is held until both databases
+    take connections, then delivered: none is left refusing them."""
+    cluster = FakeCluster()
+    cluster.on_statement['ALTER DATABASE "credinet__pre_restore_1" WITH ALLOW_CONNECTIONS true'] = \
+        lambda: os.kill(os.getpid(), signal.SIGINT)
+    monkeypatch.setattr(cmd.pg, "Psql", cluster.session)
+    monkeypatch.setattr(cmd.time, "sleep", lambda _s: None)
+    with pytest.raises(KeyboardInterrupt):
+        cmd.swap_databases(*SWAP)
+    assert cluster.databases == {"credinet": True, "credinet__pre_restore_1": True}
+
+
+def test_any_error_while_connections_are_given_back_is_retried(monkeypatch):
+    """The swap failed for good (permission denied) and the first sessions that open the live
+    database again die: they are retried until it takes connections; the real error is reported."""
+    cluster = FakeCluster(faults={'ALTER DATABASE "credinet__restore_1" RENAME': ["permission denied", 1],
+                                  'ALTER DATABASE "credinet" WITH ALLOW_CONNECTIONS true':
+                                  ["server closed the connection unexpectedly", 3]})
+    monkeypatch.setattr(cmd.pg, "Psql", cluster.session)
+    monkeypatch.setattr(cmd.pg.time, "sleep", lambda _s: None)
+    with pytest.raises(cmd.job.JobError, match="permission denied"):
+        cmd.swap_databases(*SWAP)
+    assert cluster.databases == {"credinet": True, "credinet__restore_1": True}
+
+
+def test_connections_that_cannot_be_given_back_say_how_to_do_it_by_hand(monkeypatch):
+    cluster = FakeCluster('ALTER DATABASE "credinet__pre_restore_1" WITH ALLOW_CONNECTIONS true',
+                          error="server closed the connection unexpectedly", failures=99)
+    monkeypatch.setattr(cmd.pg, "Psql", cluster.session)
+    pauses = []
+    monkeypatch.setattr(cmd.pg.time, "sleep", pauses.append)
+    with pytest.raises(cmd.job.JobError, match='template1 run ALTER DATABASE "credinet" WITH ALLOW_CONNECTIONS '
+                                               'true .and the same for "credinet__pre_restore_1"'):
+        cmd.swap_databases(*SWAP)
+    assert len(pauses) == cmd.SETTLE_ATTEMPTS - 1
+
+
+def test_a_session_lost_after_its_commit_is_not_swapped_twice(monkeypatch, capsys):
+    """COMMIT went through but its session reported a transient error: the retry finds the swap
+    done and renames nothing more (a second swap would meet "already exists")."""
+    cluster = FakeCluster()
+    real_execute = cluster.execute
+
+    def execute_then_fail(session, sql):
+        rows = real_execute(session, sql)
+        if sql == "COMMIT" and not getattr(cluster, "failed", False):
+            cluster.failed = True
+            raise cmd.job.JobError("tuple concurrently updated")
+        return rows
+    cluster.execute = execute_then_fail
+    monkeypatch.setattr(cmd.pg, "Psql", cluster.session)
+    monkeypatch.setattr(cmd.pg.time, "sleep", lambda _s: None)
+    cmd.swap_databases(*SWAP)
+    assert cluster.databases == {"credinet": True, "credinet__pre_restore_1": True}
+    assert sum("RENAME" in sql for _db, sql in cluster.log) == 2
+    assert "already exists" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("db", ["postgres", "template1"])

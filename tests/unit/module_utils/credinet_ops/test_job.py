@@ -341,3 +341,18 @@ class TestMain:
         with pytest.raises(SystemExit) as exit_info:
             seen["sigterm"](signal.SIGTERM, None)
         assert exit_info.value.code == 128 + signal.SIGTERM
+
+
+def test_signals_held_delivers_a_stop_signal_only_after_the_block():
+    done = []
+    with pytest.raises(KeyboardInterrupt), job.signals_held():
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("the block ran to its end")
+    assert done == ["the block ran to its end"]
+    assert not signal.pthread_sigmask(signal.SIG_BLOCK, set()) & job.STOP_SIGNALS, "the mask is restored"
+
+
+def test_signals_held_restores_the_mask_when_the_block_fails():
+    with pytest.raises(ValueError), job.signals_held():
+        raise ValueError("bug")
+    assert not signal.pthread_sigmask(signal.SIG_BLOCK, set()) & job.STOP_SIGNALS

@@ -327,6 +327,37 @@ def test_with_retries_runs_again_only_on_transient_errors(errors, attempts, call
     assert pauses == [0.5] * (calls - 1)
 
 
+@pytest.mark.parametrize(("stderr", "transient"), [
+    ("psql:<stdin>:3: ERROR:  tuple concurrently updated", True),
+    ("ERROR:  deadlock detected\nDETAIL:  Process 12 waits for ShareLock", True),
+    ("ERROR:  could not serialize access due to concurrent update", True),
+    ("ERROR:  could not serialize access due to read/write dependencies among transactions", True),
+    ('ERROR:  database "credinet" is being accessed by other users\nDETAIL:  There is 1 other session', True),
+    # The words in a name are no match: only the error itself is.
+    ('ERROR:  database "tuple concurrently updated" already exists', False),
+    ('ERROR:  database "x is being accessed by other users" does not exist', False),
+    ("ERROR:  permission denied to rename database", False),
+    ("server closed the connection unexpectedly", False),
+    ("", False),
+])
+def test_is_transient_reads_the_error_line(stderr, transient):
+    assert pg.is_transient(job.JobError("psql: " + stderr)) is transient
+
+
+def test_is_transient_is_false_for_other_exceptions():
+    assert pg.is_transient(OSError("ERROR:  deadlock detected")) is False
+
+
+def test_with_retries_logs_each_retry_and_takes_its_own_rule():
+    lines = []
+    other = job.JobError("psql: server closed the connection unexpectedly")
+    action = Flaky(other, other)
+    assert pg.with_retries(action, attempts=3, pause=2, sleep=lambda _s: None, retry_on=lambda _e: True,
+                           log=lambda msg, *args: lines.append(msg % args)) == "done"
+    assert lines == ["attempt 1 of 3 failed (psql: server closed the connection unexpectedly); again in 2 s",
+                     "attempt 2 of 3 failed (psql: server closed the connection unexpectedly); again in 2 s"]
+
+
 def test_with_retries_never_retries_a_signal_or_a_bug():
     for error in (KeyboardInterrupt(), ValueError("bug")):
         action = Flaky(error)
