@@ -2,6 +2,9 @@
 # Downtime of a real deploy on the sandbox prod host (run `make sandbox` first): a prober
 # inside the host hits /health every 100 ms while playbooks/deploy.yml rolls out a new
 # commit (build + recreate + health gate). Prints a table; asserts nothing about speed.
+# A probe waits up to 5 s (the app's own healthcheck waits 3 s): the fixture's /health counts
+# every payment, which on the bench's large database is slow, not down; slow answers are
+# counted apart from failed ones.
 # Uses its own copy of the fixture repository, so the shared one is left untouched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,10 +39,10 @@ with open("/tmp/probe.log", "w") as out:
     while time.time() < end:
         t = time.time()
         try:
-            code = urllib.request.urlopen("http://127.0.0.1:8000/health", timeout=1).status
+            code = urllib.request.urlopen("http://127.0.0.1:8000/health", timeout=5).status
         except Exception:
             code = 0
-        out.write("%.3f %d\n" % (t, code)); out.flush()
+        out.write("%.3f %d %.3f\n" % (t, code, time.time() - t)); out.flush()
         time.sleep(max(0, 0.1 - (time.time() - t)))
 '
 sleep 1
@@ -48,8 +51,7 @@ play >/tmp/bench-deploy.log 2>&1 || { tail -20 /tmp/bench-deploy.log; exit 1; }
 t1=$(date +%s.%N)
 sleep 1
 docker exec "$HOST" pkill -f 'probe.log' || true
-# When the new backend started: the gap around it is the switch's own unavailability; other
-# failed probes are the host too busy to answer within 1 s (pre-deploy backup, image build).
+# When the new backend started: the gap around it is the switch's own unavailability.
 project=$(docker exec "$HOST" python3 -c 'import json; print(json.load(open("/etc/credinet/backup.json"))["compose_project"])')
 started=$(docker exec "$HOST" sh -c "docker inspect -f '{{.State.StartedAt}}' \$(docker ps -q \
   --filter label=com.docker.compose.project=$project --filter label=com.docker.compose.service=backend)" \
@@ -57,11 +59,12 @@ started=$(docker exec "$HOST" sh -c "docker inspect -f '{{.State.StartedAt}}' \$
 docker exec "$HOST" cat /tmp/probe.log | python3 -c '
 import sys
 t0, t1, started = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
-rows = [(float(t), int(c)) for t, c in (l.split() for l in sys.stdin if l.strip())]
+rows = [(float(t), int(c), float(s)) for t, c, s in (l.split() for l in sys.stdin if l.strip())]
 rows = [r for r in rows if t0 <= r[0] <= t1]
 bad = [r for r in rows if r[1] != 200]
+slow = [r for r in rows if r[1] == 200 and r[2] > 1]
 gaps, start = [], None
-for t, c in rows:
+for t, c, _s in rows:
     if c != 200 and start is None:
         start = t
     elif c == 200 and start is not None:
@@ -74,8 +77,10 @@ switch = max((b - a for a, b in gaps if a - 1 <= started <= b), default=0.0)
 print()
 print("%-52s %12s" % ("measure", "value"))
 print("%-52s %12.1f" % ("deploy duration (playbook), s", t1 - t0))
-print("%-52s %12d" % ("health probes during the deploy (1 s timeout)", len(rows)))
+print("%-52s %12d" % ("health probes during the deploy (5 s timeout)", len(rows)))
 print("%-52s %12d" % ("probes not answered 200", len(bad)))
+print("%-52s %12d" % ("probes answered 200 in more than 1 s", len(slow)))
+print("%-52s %12.2f" % ("slowest answer, s", max((r[2] for r in rows if r[1] == 200), default=0.0)))
 print("%-52s %12.2f" % ("longest unavailability, s", longest))
 print("%-52s %12.2f" % ("unavailability at the switch (new backend start), s", switch))
 print("%-52s %12.1f" % ("new backend started, s after the deploy began", started - t0))

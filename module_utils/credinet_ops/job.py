@@ -122,8 +122,11 @@ def append_line(path, record):
 # --- log -------------------------------------------------------------------------------------
 
 def log(msg, *args):
+    """One line to stdout. Never raises: a reader that is gone (the SSH session or Ansible
+    died, SIGHUP) must not cut short what a job does next, like giving connections back."""
     text = msg % args if args else msg
-    print("%s %s" % (dt.datetime.now().astimezone().isoformat(timespec="seconds"), text), flush=True)
+    with contextlib.suppress(OSError, ValueError):
+        print("%s %s" % (dt.datetime.now().astimezone().isoformat(timespec="seconds"), text), flush=True)
 
 
 # --- metrics ----------------------------------------------------------------------------------
@@ -277,19 +280,22 @@ def handle_signals():
         signal.signal(sig, _raise_exit)
 
 
-STOP_SIGNALS = {signal.SIGTERM, signal.SIGHUP, signal.SIGINT}
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
 @contextlib.contextmanager
-def signals_held():
-    """A stop signal that arrives in the block waits for its end (the OS keeps it pending): for
-    the few statements that must not be cut in half, like letting connections in again after a
-    swap. SIGKILL cannot be held; the runbooks give the statement to run by hand for that case."""
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+def signals_deferred():
+    """Stop signals that arrive in the block are only noted (the yielded list, in order): for
+    the few steps that must not be cut in half, like letting connections in again after a
+    swap. The caller decides what a noted signal means once those steps are done; the previous
+    handlers are back after the block. SIGKILL cannot be deferred."""
+    received = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: received.append(signum)) for sig in STOP_SIGNALS}
     try:
-        yield
+        yield received
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # Where the notifier is when the job's own settings cannot even be read.

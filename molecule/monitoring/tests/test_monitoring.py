@@ -240,6 +240,16 @@ def test_a_deploy_is_silenced_and_leaves_the_monitoring_project_running(host, ho
     assert not [t for _, t in texts(host, since) if "ALERTA" in t], "the deploy paged"
 
 
+def test_a_no_op_deploy_silences_nothing(host, hostname, playbook):
+    """The no-op deploy stops early (end_host, which skips any `always`): a silence made before
+    that stop would stay for monitoring_deploy_silence_minutes and hide a real outage."""
+    earlier = set(deploy_silences(host))
+    result = playbook(PROJECT / "playbooks/deploy.yml", hostname, check=True)
+    assert "nothing to deploy" in result.flat
+    assert result.recap(hostname)["changed"] == 0
+    assert set(deploy_silences(host)) == earlier, "no silence was made"
+
+
 def test_bad_input_is_refused_before_any_change(host, hostname, playbook):
     compose = host.file(DIR + "/docker-compose.monitoring.yml").sha256sum
     result = playbook(PROJECT / "playbooks/monitoring.yml", hostname,

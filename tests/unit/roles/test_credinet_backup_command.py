@@ -8,6 +8,7 @@ import gzip
 import json
 import os
 import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -353,7 +354,7 @@ class FakeCluster:
         elif "bool_or" in sql:
             return ["t" if names[0] in self.databases and names[1] not in self.databases else "f"]
         elif "FROM pg_database" in sql:
-            return [str(int(names[0] in self.databases))]
+            return [str(sum(name in self.databases for name in names))]
         elif "pg_stat_activity" in sql or sql == "SELECT 1":
             return ["0"] if "count" in sql else ["1"]
         return []
@@ -419,17 +420,95 @@ def test_a_signal_in_the_middle_of_a_swap_gives_connections_back(monkeypatch):
 SWAP = ("cid", "credinet", "credinet", "credinet__restore_1", "credinet__pre_restore_1")
 
 
-def test_a_stop_signal_while_connections_are_given_back_waits_for_them(monkeypatch):
-    """A real SIGINT just as the previous database is opened again is held until both databases
-    take connections, then delivered: none is left refusing them."""
+def test_a_stop_signal_after_the_commit_waits_for_the_connections_and_is_no_failure(monkeypatch, capsys):
+    """A real SIGINT just as the previous database is opened again: it is noted, both databases
+    take connections, and the committed swap is no failure."""
     cluster = FakeCluster()
     cluster.on_statement['ALTER DATABASE "credinet__pre_restore_1" WITH ALLOW_CONNECTIONS true'] = \
         lambda: os.kill(os.getpid(), signal.SIGINT)
     monkeypatch.setattr(cmd.pg, "Psql", cluster.session)
     monkeypatch.setattr(cmd.time, "sleep", lambda _s: None)
-    with pytest.raises(KeyboardInterrupt):
-        cmd.swap_databases(*SWAP)
+    cmd.swap_databases(*SWAP)
     assert cluster.databases == {"credinet": True, "credinet__pre_restore_1": True}
+    assert "stop signal(s) 2 came during the swap" in capsys.readouterr().out
+
+
+def test_a_stop_signal_before_the_renames_stops_the_swap_and_gives_connections_back(monkeypatch):
+    cluster = FakeCluster()
+    cluster.on_statement['ALTER DATABASE "credinet" WITH ALLOW_CONNECTIONS false'] = \
+        lambda: os.kill(os.getpid(), signal.SIGTERM)
+    monkeypatch.setattr(cmd.pg, "Psql", cluster.session)
+    monkeypatch.setattr(cmd.time, "sleep", lambda _s: None)
+    with pytest.raises(SystemExit) as stopped:
+        cmd.swap_databases(*SWAP)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert not [sql for _db, sql in cluster.log if "RENAME" in sql], "stopped between the steps"
+    assert cluster.databases == {"credinet": True, "credinet__restore_1": True}
+
+
+def test_a_log_whose_reader_is_gone_does_not_keep_connections_closed(monkeypatch):
+    """SIGHUP with the SSH session gone: stdout is a broken pipe. The logging of the failed
+    step must not skip giving connections back."""
+    class Gone:
+        def write(self, _text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+    cluster = FakeCluster('ALTER DATABASE "credinet__restore_1" RENAME', error="permission denied")
+    monkeypatch.setattr(cmd.pg, "Psql", cluster.session)
+    monkeypatch.setattr(cmd.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(sys, "stdout", Gone())
+    with pytest.raises(cmd.job.JobError, match="permission denied"):
+        cmd.swap_databases(*SWAP)
+    assert cluster.databases == {"credinet": True, "credinet__restore_1": True}
+
+
+def test_a_leftover_database_named_like_the_kept_copy_is_no_swap(monkeypatch):
+    """The rename meets "already exists": the swap did not happen although a database of the
+    kept copy's name exists; it fails and the live database takes connections again."""
+    cluster = FakeCluster()
+    cluster.databases["credinet__pre_restore_1"] = True
+    monkeypatch.setattr(cmd.pg, "Psql", cluster.session)
+    monkeypatch.setattr(cmd.time, "sleep", lambda _s: None)
+    with pytest.raises(cmd.job.JobError, match="already exists"):
+        cmd.swap_databases(*SWAP)
+    assert cluster.databases == {"credinet": True, "credinet__restore_1": True, "credinet__pre_restore_1": True}
+
+
+@pytest.mark.parametrize(("db", "taken", "error"), [
+    ("credinet", None, None),
+    ("credinet", "credinet__pre_restore_1", "exists already"),
+    ("credinet", "credinet__restore_1", "exists already"),
+    ("c" * 36, None, "longer than PostgreSQL's 63 bytes"),
+    ("ñ" * 18, None, "longer than PostgreSQL's 63 bytes"),  # 36 bytes in UTF-8
+])
+def test_restore_names_are_checked_before_any_change(monkeypatch, db, taken, error):
+    cluster = FakeCluster()
+    cluster.databases = {db: True} if taken is None else {db: True, taken: True}
+    monkeypatch.setattr(cmd.pg, "Psql", cluster.session)
+    fresh, previous = db + "__restore_1", db + "__pre_restore_1"
+    if db != "credinet":
+        fresh, previous = db + "__restore_20261204093000", db + "__pre_restore_20261204093000"
+    if error is None:
+        cmd.check_restore_names("cid", "credinet", fresh, previous)
+    else:
+        with pytest.raises(cmd.job.JobError, match=error + ".*nothing was changed"):
+            cmd.check_restore_names("cid", "credinet", fresh, previous)
+    assert not [sql for _db, sql in cluster.log if not sql.startswith("SELECT")], "read-only"
+
+
+def test_connections_are_given_back_through_the_container_found_at_each_try(monkeypatch):
+    """The database container was recreated (new id) during the swap: each try looks it up again."""
+    cluster = FakeCluster('ALTER DATABASE "credinet__pre_restore_1" WITH ALLOW_CONNECTIONS true',
+                          error="No such container: old", failures=2)
+    seen = []
+    monkeypatch.setattr(cmd.pg, "Psql", lambda cid, user, db: (seen.append(cid), cluster.session(cid, user, db))[1])
+    monkeypatch.setattr(cmd.pg.time, "sleep", lambda _s: None)
+    ids = iter(["old", "old", "new", "new"])
+    cmd.swap_databases(*SWAP, find_container=lambda: next(ids))
+    assert cluster.databases == {"credinet": True, "credinet__pre_restore_1": True}
+    assert seen[-1] == "new"
 
 
 def test_any_error_while_connections_are_given_back_is_retried(monkeypatch):
@@ -557,8 +636,8 @@ def fake_restore(cfg, monkeypatch):
         def __exit__(self, *a):
             return False
 
-        def query(self, *a, **k):
-            return []
+        def query(self, _sql, rows=1):
+            return ["0"] * rows  # no database of the restore's names exists yet
 
     def table_stats(session, checksums):
         actions.append(("table_stats", checksums))
@@ -579,7 +658,7 @@ def fake_restore(cfg, monkeypatch):
     monkeypatch.setattr(cmd, "restore_into", lambda *a: actions.append("restore_into"))
     monkeypatch.setattr(cmd, "compose_services", lambda _cfg, services, action: actions.append((action, list(services)))
                         or list(services))
-    monkeypatch.setattr(cmd, "swap_databases", lambda *a: actions.append("swap"))
+    monkeypatch.setattr(cmd, "swap_databases", lambda *a, **_k: actions.append("swap"))
     monkeypatch.setattr(cmd, "wait_http", lambda url: actions.append("wait_http") or actions.healthy)
     actions.healthy = True
     return actions
@@ -592,7 +671,7 @@ class Actions(list):
 @pytest.mark.parametrize("healthy, app_state", [(True, "up"), (False, "down")])
 def test_a_failed_swap_starts_the_stopped_services_again_and_says_whether_the_app_is_up(cfg, monkeypatch, fake_restore,
                                                                                        healthy, app_state):
-    def fake_swap(*a):
+    def fake_swap(*a, **_k):
         fake_restore.append("swap")
         raise cmd.job.JobError('database "credinet" is being accessed by other users')
 

@@ -343,16 +343,29 @@ class TestMain:
         assert exit_info.value.code == 128 + signal.SIGTERM
 
 
-def test_signals_held_delivers_a_stop_signal_only_after_the_block():
-    done = []
-    with pytest.raises(KeyboardInterrupt), job.signals_held():
+def test_signals_deferred_notes_stop_signals_and_puts_the_handlers_back():
+    before = {sig: signal.getsignal(sig) for sig in job.STOP_SIGNALS}
+    with job.signals_deferred() as received:
         os.kill(os.getpid(), signal.SIGINT)
-        done.append("the block ran to its end")
-    assert done == ["the block ran to its end"]
-    assert not signal.pthread_sigmask(signal.SIG_BLOCK, set()) & job.STOP_SIGNALS, "the mask is restored"
+        os.kill(os.getpid(), signal.SIGTERM)
+        done = "the block ran to its end"
+    assert done and received == [signal.SIGINT, signal.SIGTERM]
+    assert {sig: signal.getsignal(sig) for sig in job.STOP_SIGNALS} == before
 
 
-def test_signals_held_restores_the_mask_when_the_block_fails():
-    with pytest.raises(ValueError), job.signals_held():
+def test_signals_deferred_puts_the_handlers_back_when_the_block_fails():
+    before = {sig: signal.getsignal(sig) for sig in job.STOP_SIGNALS}
+    with pytest.raises(ValueError), job.signals_deferred():
         raise ValueError("bug")
-    assert not signal.pthread_sigmask(signal.SIG_BLOCK, set()) & job.STOP_SIGNALS
+    assert {sig: signal.getsignal(sig) for sig in job.STOP_SIGNALS} == before
+
+
+def test_log_never_raises_when_its_reader_is_gone(monkeypatch):
+    class Gone:
+        def write(self, _text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+    monkeypatch.setattr(sys, "stdout", Gone())
+    job.log("still %s", "here")

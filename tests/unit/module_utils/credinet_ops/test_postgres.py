@@ -336,6 +336,8 @@ def test_with_retries_runs_again_only_on_transient_errors(errors, attempts, call
     # The words in a name are no match: only the error itself is.
     ('ERROR:  database "tuple concurrently updated" already exists', False),
     ('ERROR:  database "x is being accessed by other users" does not exist', False),
+    ('ERROR:  database "x" is being accessed by other users" does not exist', False),
+    ("ERROR:  tuple concurrently updated, said the name", False),
     ("ERROR:  permission denied to rename database", False),
     ("server closed the connection unexpectedly", False),
     ("", False),
