@@ -283,19 +283,42 @@ def handle_signals():
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
+class Deferral:
+    """What signals_deferred() yields: the stop signals received (in order) and whether the
+    next one still stops the block (`stop`)."""
+
+    def __init__(self, stop):
+        self.received, self.stop = [], stop
+
+    def __call__(self, signum, _frame):
+        self.received.append(signum)
+        if self.stop:
+            self.stop = False  # one stop; later signals are only noted
+            raise SystemExit(128 + signum)
+
+
 @contextlib.contextmanager
-def signals_deferred():
-    """Stop signals that arrive in the block are only noted (the yielded list, in order): for
-    the few steps that must not be cut in half, like letting connections in again after a
-    swap. The caller decides what a noted signal means once those steps are done; the previous
-    handlers are back after the block. SIGKILL cannot be deferred."""
-    received = []
-    previous = {sig: signal.signal(sig, lambda signum, _frame: received.append(signum)) for sig in STOP_SIGNALS}
+def signals_deferred(stop=False):
+    """Stop signals that arrive in the block are noted (`.received`); with stop=True the first
+    one stops the block as SystemExit, until the caller sets `.stop = False` for the steps that
+    must not be cut in half (letting connections in again after a swap). The caller decides
+    what a noted signal means; the previous handlers are back after the block. Handlers are
+    swapped with the signals blocked, so none lands half-way. SIGKILL cannot be deferred."""
+    deferral = Deferral(stop)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
-        yield received
+        previous = {sig: signal.signal(sig, deferral) for sig in STOP_SIGNALS}
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    try:
+        yield deferral
+    finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 # Where the notifier is when the job's own settings cannot even be read.

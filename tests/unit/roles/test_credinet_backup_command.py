@@ -7,6 +7,7 @@ import datetime as dt
 import gzip
 import json
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -480,6 +481,7 @@ def test_a_leftover_database_named_like_the_kept_copy_is_no_swap(monkeypatch):
     ("credinet", None, None),
     ("credinet", "credinet__pre_restore_1", "exists already"),
     ("credinet", "credinet__restore_1", "exists already"),
+    ("c" * 35, None, None),  # exactly 63 bytes with the suffix
     ("c" * 36, None, "longer than PostgreSQL's 63 bytes"),
     ("ñ" * 18, None, "longer than PostgreSQL's 63 bytes"),  # 36 bytes in UTF-8
 ])
@@ -496,6 +498,32 @@ def test_restore_names_are_checked_before_any_change(monkeypatch, db, taken, err
         with pytest.raises(cmd.job.JobError, match=error + ".*nothing was changed"):
             cmd.check_restore_names("cid", "credinet", fresh, previous)
     assert not [sql for _db, sql in cluster.log if not sql.startswith("SELECT")], "read-only"
+
+
+def test_connections_are_given_back_with_a_lock_timeout(monkeypatch):
+    """An ALTER DATABASE waiting behind another session's lock fails (and is retried) instead of
+    waiting for ever while stop signals are only noted."""
+    cluster = FakeCluster()
+    monkeypatch.setattr(cmd.pg, "Psql", cluster.session)
+    cmd.swap_databases(*SWAP)
+    settle = [sql for db, sql in cluster.log if db == "template1"]
+    assert settle[1] == "SET lock_timeout = '5s'" and "ALLOW_CONNECTIONS true" in settle[2]
+
+
+def test_a_container_lookup_that_cannot_even_start_is_retried(monkeypatch):
+    cluster = FakeCluster()
+    monkeypatch.setattr(cmd.pg, "Psql", cluster.session)
+    pauses = []
+    monkeypatch.setattr(cmd.pg.time, "sleep", pauses.append)
+    failures = [OSError(11, "Resource temporarily unavailable"), ValueError("bad answer")]
+
+    def find_container():
+        if failures:
+            raise failures.pop(0)
+        return "cid"
+    cmd.swap_databases(*SWAP, find_container=find_container)
+    assert cluster.databases == {"credinet": True, "credinet__pre_restore_1": True}
+    assert pauses == [cmd.SETTLE_PAUSE] * 2
 
 
 def test_connections_are_given_back_through_the_container_found_at_each_try(monkeypatch):
@@ -685,6 +713,31 @@ def test_a_failed_swap_starts_the_stopped_services_again_and_says_whether_the_ap
         ("roles", "/d.globals"), "restore_into", ("table_stats", False), ("stop", ["backend", "frontend"]), "swap",
         ("start", ["backend", "frontend"])]
     assert state["app"] == app_state, "the failure notification says whether the app is up"
+
+
+def test_a_stop_after_the_swap_is_reported_with_the_restored_data_live(cfg, monkeypatch, fake_restore, capsys):
+    """SIGTERM while the app is waited for after a committed swap: the failure says the
+    restored data is live and where the previous data is, not only "143"."""
+    def stopped_while_waiting(_url):
+        raise SystemExit(143)
+    monkeypatch.setattr(cmd, "wait_http", stopped_while_waiting)
+    monkeypatch.setattr(cmd.job.Outcome, "report", lambda self: None)
+    cfg = dict(cfg, app_services=["backend"], health_url="http://127.0.0.1:8000/health")
+    assert cmd.cmd_restore(cfg, cmd.parser().parse_args(["restore", "--yes"])) == 1
+    assert fake_restore.count("swap") == 1 and ("start", ["backend"]) in fake_restore
+    out = capsys.readouterr().out
+    assert re.search(r"RESTORE FAILED: 143 \(the databases were swapped: the restored data is live, the previous "
+                     r"data is kept as database credinet__pre_restore_\d{14}\)", out), out
+
+
+def test_a_restore_checks_its_names_and_swaps_through_the_container_it_finds(cfg, monkeypatch, fake_restore):
+    calls = {}
+    monkeypatch.setattr(cmd, "check_restore_names", lambda *a: calls.setdefault("names", a))
+    monkeypatch.setattr(cmd, "swap_databases", lambda *a, **k: calls.setdefault("swap", k))
+    monkeypatch.setattr(cmd.pg, "db_container", lambda _cfg: "cid-now")
+    cmd.restore(cfg, cmd.parser().parse_args(["restore", "--yes"]), {"app": "untouched"})
+    assert calls["names"][2].startswith("credinet__restore_") and calls["names"][3].startswith("credinet__pre_restore_")
+    assert calls["swap"]["find_container"]() == "cid-now"
 
 
 def test_a_restore_creates_the_missing_roles_before_loading_the_dump(cfg, fake_restore):

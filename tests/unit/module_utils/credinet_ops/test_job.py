@@ -345,11 +345,25 @@ class TestMain:
 
 def test_signals_deferred_notes_stop_signals_and_puts_the_handlers_back():
     before = {sig: signal.getsignal(sig) for sig in job.STOP_SIGNALS}
-    with job.signals_deferred() as received:
+    with job.signals_deferred() as signals:
         os.kill(os.getpid(), signal.SIGINT)
         os.kill(os.getpid(), signal.SIGTERM)
         done = "the block ran to its end"
-    assert done and received == [signal.SIGINT, signal.SIGTERM]
+    assert done and signals.received == [signal.SIGINT, signal.SIGTERM]
+    assert {sig: signal.getsignal(sig) for sig in job.STOP_SIGNALS} == before
+
+
+def test_signals_deferred_with_stop_stops_on_the_first_signal_then_only_notes():
+    before = {sig: signal.getsignal(sig) for sig in job.STOP_SIGNALS}
+    reached = []
+    with job.signals_deferred(stop=True) as signals:
+        with pytest.raises(SystemExit) as stopped:
+            os.kill(os.getpid(), signal.SIGTERM)
+            reached.append("after the first signal")
+        os.kill(os.getpid(), signal.SIGHUP)
+        reached.append("after the second")
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert reached == ["after the second"] and signals.received == [signal.SIGTERM, signal.SIGHUP]
     assert {sig: signal.getsignal(sig) for sig in job.STOP_SIGNALS} == before
 
 
