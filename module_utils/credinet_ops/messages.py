@@ -25,6 +25,15 @@ CATALOG = {
         "restore_app_not_running": "La aplicación no estaba corriendo y no se inició.",
         "restore_drill_completed": "Simulacro de restauración correcto en {host} ({env}) con {key} ({seconds:.0f} s)",
         "restore_drill_failed": "FALLÓ el simulacro de restauración en {host} ({env}) con {key}: {error}",
+        # point-in-time recovery (pgBackRest)
+        "pitr_failed": "FALLÓ un trabajo de recuperación a un momento exacto (pgBackRest) en {host} ({env}): {error}",
+        "pitr_backup_failed": "FALLÓ el respaldo pgBackRest en {host} ({env}): {error}",
+        "pitr_check_failed": "FALLÓ la verificación de pgBackRest en {host} ({env}) (¿archivado de WAL detenido?): {error}",
+        "pitr_offsite_failed": "FALLÓ la copia externa del repositorio pgBackRest en {host} ({env}): {error}",
+        "pitr_restore_failed": "FALLÓ la restauración a un momento exacto en {host} ({env}): {error}",
+        "pitr_restore_completed": "Restauración a un momento exacto en {host} ({env}) hasta {target}: última transacción "
+                                  "recuperada {replayed}; datos previos en el volumen {previous}.",
+        "pitr_drill_failed": "FALLÓ el simulacro de recuperación a un momento exacto en {host} ({env}): {error}",
         # offsite copies
         "offsite_completed": "Copia externa correcta en {host} ({env}): {copied} archivo(s) nuevos, {sets} respaldos en el remoto",
         "offsite_failed": "FALLÓ la copia externa en {host} ({env}): {error}",
@@ -64,6 +73,14 @@ CATALOG = {
         "restore_app_not_running": "The app was not running and was not started.",
         "restore_drill_completed": "Restore drill OK on {host} ({env}) with {key} ({seconds:.0f} s)",
         "restore_drill_failed": "Restore drill FAILED on {host} ({env}) with {key}: {error}",
+        "pitr_failed": "A point-in-time recovery job (pgBackRest) FAILED on {host} ({env}): {error}",
+        "pitr_backup_failed": "pgBackRest backup FAILED on {host} ({env}): {error}",
+        "pitr_check_failed": "pgBackRest check FAILED on {host} ({env}) (WAL archiving stopped?): {error}",
+        "pitr_offsite_failed": "Offsite copy of the pgBackRest repository FAILED on {host} ({env}): {error}",
+        "pitr_restore_failed": "Point-in-time restore FAILED on {host} ({env}): {error}",
+        "pitr_restore_completed": "Point-in-time restore on {host} ({env}) to {target}: last transaction recovered "
+                                  "{replayed}; previous data in volume {previous}.",
+        "pitr_drill_failed": "Point-in-time drill FAILED on {host} ({env}): {error}",
         "offsite_completed": "Offsite copy OK on {host} ({env}): {copied} new file(s), {sets} backups on the remote",
         "offsite_failed": "Offsite copy FAILED on {host} ({env}): {error}",
         "deploy_started": "Deploy started on {host} ({env}): {previous} → {target}",

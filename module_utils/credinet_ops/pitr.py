@@ -1,0 +1,153 @@
+"""Point-in-time recovery with pgBackRest: the pure decisions of the credinet-pitr command.
+
+What to recover to (an operator's local time, checked strictly), what `pgbackrest info` and
+pg_stat_archiver say about the recovery window and archiving (as textfile metrics), and whether
+two Docker volumes can trade their data directories by rename.
+"""
+import datetime as dt
+import os
+import re
+
+TARGET_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+LATEST = "latest"
+# pgBackRest writes a repository file under a temporary name, then renames it.
+TEMP_SUFFIX = ".pgbackrest.tmp"
+INFO_FILES = ("*.info", "*.info.copy")
+# Volume names the command creates: <prefix>-<purpose>-<YYYYmmddTHHMMSS>.
+VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+class TargetError(ValueError):
+    """A recovery target an operator typed that cannot be used (message meant for them)."""
+
+
+def recovery_target(text, tz, now):
+    """None for 'latest' (the end of the archived WAL), else the target as PostgreSQL's
+    recovery_target_time in UTC ('YYYY-MM-DD HH:MM:SS+00').
+
+    `text` is local time in `tz` (the operators' zone). A time that does not exist or happens
+    twice there (a DST change) is refused rather than guessed, as is a time in the future:
+    recovery would replay everything and report success for a moment that never came.
+    """
+    if text == LATEST:
+        return None
+    if not isinstance(text, str) or not TARGET_TEXT.fullmatch(text):
+        raise TargetError("restore target %r: use 'YYYY-MM-DD HH:MM:SS' (local time) or 'latest'" % (text,))
+    try:
+        local = dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+    except ValueError as exc:
+        raise TargetError("restore target %r is not a date and time: %s" % (text, exc))
+    early, late = local.replace(tzinfo=tz, fold=0), local.replace(tzinfo=tz, fold=1)
+    if any(t.astimezone(dt.timezone.utc).astimezone(tz).replace(tzinfo=None) != local for t in (early, late)):
+        raise TargetError("restore target %s does not exist in %s (clock change)" % (text, tz))
+    if early.utcoffset() != late.utcoffset():
+        raise TargetError("restore target %s happens twice in %s (clock change): give the time just before or after"
+                          % (text, tz))
+    aware = early
+    if aware > now:
+        raise TargetError("restore target %s is in the future (now %s)" % (text, now.strftime("%Y-%m-%d %H:%M:%S")))
+    return aware.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00")
+
+
+def stanza_info(info, stanza):
+    """The entry of `stanza` in `pgbackrest info --output=json` (a list), or None."""
+    if not isinstance(info, list):
+        return None
+    return next((s for s in info if isinstance(s, dict) and s.get("name") == stanza), None)
+
+
+def backup_summary(info, stanza):
+    """Recovery window and newest backups of a stanza: {full, diff, oldest, count, status}.
+
+    Times are epoch seconds (0 = none). `oldest` is the stop time of the oldest backup: the
+    earliest moment a restore can reach. A diff counts as a diff only (a full is newer base).
+    """
+    entry = stanza_info(info, stanza) or {}
+    backups = [b for b in entry.get("backup", []) if isinstance(b, dict)]
+
+    def stop(b):
+        return int((b.get("timestamp") or {}).get("stop") or 0)
+
+    newest = {kind: max((stop(b) for b in backups if b.get("type") == kind), default=0) for kind in ("full", "diff")}
+    status = entry.get("status") or {}
+    return {"full": newest["full"], "diff": newest["diff"],
+            "oldest": min((stop(b) for b in backups), default=0), "count": len(backups),
+            "status": int(status.get("code", 99)) if entry else 99, "message": status.get("message", "no stanza")}
+
+
+def archive_state(last_archived, last_failed, pending, since, now):
+    """Archiving health from pg_stat_archiver (epoch seconds, 0 = never) and the number of WAL
+    segments waiting (.ready): {failing, stalled_seconds}.
+
+    Failing: the newest attempt failed. Stalled: failing with WAL waiting, counted from the last
+    success (or from `since`, the server's start, when nothing was ever archived) - a quiet
+    database with nothing to archive is never stalled, however old its last success.
+    """
+    failing = bool(last_failed) and last_failed >= (last_archived or 0)
+    if not failing or pending <= 0:
+        return {"failing": int(failing), "stalled_seconds": 0}
+    start = last_archived or since or now
+    return {"failing": 1, "stalled_seconds": max(0, int(now - start))}
+
+
+def swap_errors(live, fresh, previous):
+    """Why the data directories of three local Docker volumes (their Mountpoints) cannot trade
+    places by rename: [] when they can. A rename is atomic and instant only inside one
+    directory of one filesystem; anything else would be a copy, which a failure can leave half done.
+    """
+    paths = {"live": live, "fresh": fresh, "previous": previous}
+    errors = ["%s volume has no local mountpoint" % k for k, v in paths.items() if not v]
+    if errors:
+        return errors
+    for name, path in paths.items():
+        if os.path.basename(path.rstrip("/")) != "_data":
+            errors.append("%s volume mountpoint %s is not a local volume's _data directory" % (name, path))
+    volume_roots = {os.path.dirname(os.path.dirname(p.rstrip("/"))) for p in paths.values()}
+    if len(volume_roots) != 1:
+        errors.append("the volumes are not in one Docker volumes directory: %s" % ", ".join(sorted(volume_roots)))
+    if len(set(paths.values())) != 3:
+        errors.append("the live, fresh and previous volumes must be three different volumes")
+    return errors
+
+
+def volume_name(prefix, purpose, when):
+    """<prefix>-<purpose>-<YYYYmmddTHHMMSS>, a valid Docker volume name."""
+    name = "%s-%s-%s" % (prefix, purpose, when.strftime("%Y%m%dT%H%M%S"))
+    if not VOLUME_NAME.match(name) or len(name) > 200:
+        raise ValueError("not a usable volume name: %r" % name)
+    return name
+
+
+def metrics(summary, archiver, offsite_success, drill_success, db_running, now):
+    """Textfile metrics {name: (help, value)} of one `credinet-pitr metrics` run.
+
+    `offsite_success` None: no offsite copy configured (no metric, no alert); 0: never copied.
+    A drill that never ran has no metric yet (the first is up to a week away).
+    """
+    values = {
+        "credinet_pitr_metrics_timestamp_seconds": ("When these PITR metrics were written.", int(now)),
+        "credinet_pitr_db_running": ("1 when the database container runs.", int(bool(db_running))),
+        "credinet_pitr_stanza_status": ("pgbackrest info status code of the stanza (0 = ok).", summary["status"]),
+        "credinet_pitr_backups": ("Backups in the local pgBackRest repository.", summary["count"]),
+        "credinet_pitr_last_full_success_timestamp_seconds": ("Stop time of the newest full backup.", summary["full"]),
+        "credinet_pitr_last_diff_success_timestamp_seconds": ("Stop time of the newest differential backup.",
+                                                              summary["diff"]),
+        "credinet_pitr_recovery_window_start_timestamp_seconds": ("Earliest moment a restore can reach.",
+                                                                  summary["oldest"]),
+    }
+    if archiver:
+        values.update({
+            "credinet_pitr_last_archived_timestamp_seconds": ("When the newest WAL segment was archived.",
+                                                              archiver.get("last_archived", 0)),
+            "credinet_pitr_archive_pending_segments": ("WAL segments waiting to be archived.", archiver.get("pending", 0)),
+            "credinet_pitr_archive_failing": ("1 when the newest archive attempt failed.", archiver.get("failing", 0)),
+            "credinet_pitr_archive_stalled_seconds": ("Seconds archiving has been failing with WAL waiting.",
+                                                      archiver.get("stalled_seconds", 0)),
+        })
+    if offsite_success is not None:
+        values["credinet_pitr_offsite_last_success_timestamp_seconds"] = ("Last copy of the repository offsite.",
+                                                                          int(offsite_success))
+    if drill_success:
+        values["credinet_pitr_drill_last_success_timestamp_seconds"] = ("Last successful point-in-time drill.",
+                                                                        int(drill_success))
+    return values

@@ -1,0 +1,140 @@
+"""credinet_ops.pitr: recovery targets, pgbackrest info and pg_stat_archiver as metrics, swaps."""
+import datetime as dt
+import zoneinfo
+
+import pytest
+
+from credinet_ops import pitr
+
+MX = zoneinfo.ZoneInfo("America/Mexico_City")
+NY = zoneinfo.ZoneInfo("America/New_York")
+NOW = dt.datetime(2026, 12, 4, 12, 0, 0, tzinfo=MX)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("latest", None),
+    # Mexico City is UTC-6 all year since 2022.
+    ("2026-12-04 10:42:00", "2026-12-04 16:42:00+00"),
+    ("2026-07-01 23:59:59", "2026-07-02 05:59:59+00"),
+    ("2026-12-04 12:00:00", "2026-12-04 18:00:00+00"),  # now itself is allowed
+])
+def test_recovery_target_is_utc_for_postgres(text, expected):
+    assert pitr.recovery_target(text, MX, NOW) == expected
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("", "YYYY-MM-DD HH:MM:SS"),
+    ("2026-12-04", "YYYY-MM-DD HH:MM:SS"),
+    ("2026-12-04T10:42:00", "YYYY-MM-DD HH:MM:SS"),
+    ("2026-12-04 10:42:00-06", "YYYY-MM-DD HH:MM:SS"),
+    ("2026-12-04 10:42:00'; DROP TABLE payments; --", "YYYY-MM-DD HH:MM:SS"),
+    ("2026-12-04 10:42:00\n", "YYYY-MM-DD HH:MM:SS"),
+    ("LATEST", "YYYY-MM-DD HH:MM:SS"),
+    (None, "YYYY-MM-DD HH:MM:SS"),
+    ("2026-02-30 10:00:00", "not a date"),
+    ("2026-13-01 10:00:00", "not a date"),
+    ("2026-12-04 24:00:00", "not a date"),
+    ("2026-12-04 12:00:01", "in the future"),
+    ("2999-01-01 00:00:00", "in the future"),
+])
+def test_recovery_target_refuses_what_cannot_be_meant(text, fragment):
+    with pytest.raises(pitr.TargetError, match=fragment):
+        pitr.recovery_target(text, MX, NOW)
+
+
+def test_a_time_a_clock_change_skips_or_repeats_is_refused():
+    now = dt.datetime(2026, 12, 1, tzinfo=NY)
+    with pytest.raises(pitr.TargetError, match="does not exist"):
+        pitr.recovery_target("2026-03-08 02:30:00", NY, now)
+    with pytest.raises(pitr.TargetError, match="happens twice"):
+        pitr.recovery_target("2026-11-01 01:30:00", NY, now)
+    assert pitr.recovery_target("2026-11-01 00:59:59", NY, now) == "2026-11-01 04:59:59+00"
+
+
+INFO = [{
+    "name": "credinet",
+    "status": {"code": 0, "message": "ok"},
+    "backup": [
+        {"label": "20261122-031500F", "type": "full", "timestamp": {"start": 100, "stop": 200}},
+        {"label": "20261122-031500F_20261123-031500D", "type": "diff", "timestamp": {"start": 300, "stop": 400}},
+        {"label": "20261129-031500F", "type": "full", "timestamp": {"start": 500, "stop": 600}},
+        {"label": "20261129-031500F_20261130-031500I", "type": "incr", "timestamp": {"start": 700, "stop": 800}},
+    ],
+}]
+
+
+def test_backup_summary_reads_the_recovery_window():
+    summary = pitr.backup_summary(INFO, "credinet")
+    assert summary == {"full": 600, "diff": 400, "oldest": 200, "count": 4, "status": 0, "message": "ok"}
+
+
+@pytest.mark.parametrize("info", [[], None, {"name": "credinet"}, [{"name": "other", "status": {"code": 0}}], ["x"]])
+def test_backup_summary_of_no_stanza_is_unhealthy(info):
+    summary = pitr.backup_summary(info, "credinet")
+    assert (summary["count"], summary["status"], summary["full"], summary["oldest"]) == (0, 99, 0, 0)
+
+
+def test_backup_summary_of_a_missing_stanza_path():
+    info = [{"name": "credinet", "status": {"code": 1, "message": "missing stanza path"}, "backup": []}]
+    assert pitr.backup_summary(info, "credinet")["status"] == 1
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    # archived 10 s ago, nothing failed
+    ((990, 0, 0, 500, 1000), {"failing": 0, "stalled_seconds": 0}),
+    # an old failure, then successes
+    ((990, 900, 0, 500, 1000), {"failing": 0, "stalled_seconds": 0}),
+    # failing, WAL waiting: stalled since the last success
+    ((400, 990, 3, 100, 1000), {"failing": 1, "stalled_seconds": 600}),
+    # failing but nothing waiting (the failed segment went through another way): not stalled
+    ((400, 990, 0, 100, 1000), {"failing": 1, "stalled_seconds": 0}),
+    # never archived, failing since the server started
+    ((0, 990, 2, 100, 1000), {"failing": 1, "stalled_seconds": 900}),
+    # a quiet database: its last success is old, nothing failed, nothing waits
+    ((10, 0, 0, 5, 100000), {"failing": 0, "stalled_seconds": 0}),
+    # clock jumped back: never negative
+    ((2000, 2001, 1, 100, 1000), {"failing": 1, "stalled_seconds": 0}),
+])
+def test_archive_state(args, expected):
+    assert pitr.archive_state(*args) == expected
+
+
+ROOT = "/var/lib/docker/volumes"
+
+
+def test_swap_of_three_local_volumes_is_allowed():
+    assert pitr.swap_errors(ROOT + "/a/_data", ROOT + "/b/_data", ROOT + "/c/_data") == []
+
+
+@pytest.mark.parametrize(("paths", "fragment"), [
+    (("", ROOT + "/b/_data", ROOT + "/c/_data"), "live volume has no local mountpoint"),
+    ((ROOT + "/a/_data", "/mnt/nfs/b", ROOT + "/c/_data"), "not a local volume's _data"),
+    ((ROOT + "/a/_data", "/other/volumes/b/_data", ROOT + "/c/_data"), "not in one Docker volumes directory"),
+    ((ROOT + "/a/_data", ROOT + "/a/_data", ROOT + "/c/_data"), "three different volumes"),
+])
+def test_swap_refused(paths, fragment):
+    assert any(fragment in e for e in pitr.swap_errors(*paths))
+
+
+def test_volume_names():
+    when = dt.datetime(2026, 12, 4, 10, 42, 5)
+    assert pitr.volume_name("credinet", "before-pitr", when) == "credinet-before-pitr-20261204T104205"
+    with pytest.raises(ValueError):
+        pitr.volume_name("-bad", "pitr", when)
+    with pytest.raises(ValueError):
+        pitr.volume_name("a b", "pitr", when)
+
+
+def test_metrics_leave_out_what_is_not_there():
+    summary = pitr.backup_summary(INFO, "credinet")
+    values = pitr.metrics(summary, {}, None, None, False, 1000)
+    assert "credinet_pitr_archive_failing" not in values
+    assert "credinet_pitr_offsite_last_success_timestamp_seconds" not in values
+    assert "credinet_pitr_drill_last_success_timestamp_seconds" not in values
+    assert values["credinet_pitr_db_running"][1] == 0
+    arch = dict(pitr.archive_state(400, 990, 3, 100, 1000), last_archived=400, pending=3)
+    values = pitr.metrics(summary, arch, 0, 900, True, 1000)
+    assert values["credinet_pitr_offsite_last_success_timestamp_seconds"][1] == 0
+    assert values["credinet_pitr_drill_last_success_timestamp_seconds"][1] == 900
+    assert values["credinet_pitr_archive_stalled_seconds"][1] == 600
+    assert values["credinet_pitr_recovery_window_start_timestamp_seconds"][1] == 200
