@@ -36,6 +36,7 @@ EXPECTED_SECONDS = {
     "backup": 265,
     "offsite": 230,
     "dr": 360,
+    "pitr": 700,
 }
 UNKNOWN_SECONDS = 10_000
 TAIL_LINES = 120

@@ -75,6 +75,22 @@ def backup_summary(info, stanza):
             "status": int(status.get("code", 99)) if entry else 99, "message": status.get("message", "no stanza")}
 
 
+def system_id(info, stanza):
+    """The database system id the newest history entry of a stanza records (None: no stanza)."""
+    dbs = [d for d in (stanza_info(info, stanza) or {}).get("db") or [] if isinstance(d, dict)]
+    return dbs[-1].get("system-id") if dbs else None
+
+
+def seed_needed(local_info, offsite_info, stanza):
+    """Whether a restore from the offsite copy must first make it the local repository: when
+    the local one has no backups (a rebuilt host) or belongs to another cluster (a rebuilt host
+    whose new database was already archiving). The restored database archives on into the local
+    repository, which must know its history."""
+    if backup_summary(local_info, stanza)["count"] == 0:
+        return True
+    return system_id(local_info, stanza) != system_id(offsite_info, stanza)
+
+
 def archive_state(last_archived, last_failed, pending, since, now):
     """Archiving health from pg_stat_archiver (epoch seconds, 0 = never) and the number of WAL
     segments waiting (.ready): {failing, stalled_seconds}.

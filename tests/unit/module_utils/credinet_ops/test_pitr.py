@@ -138,3 +138,26 @@ def test_metrics_leave_out_what_is_not_there():
     assert values["credinet_pitr_drill_last_success_timestamp_seconds"][1] == 900
     assert values["credinet_pitr_archive_stalled_seconds"][1] == 600
     assert values["credinet_pitr_recovery_window_start_timestamp_seconds"][1] == 200
+
+
+def _stanza(system, backups=1):
+    return [{"name": "credinet", "status": {"code": 0, "message": "ok"},
+             "db": [{"id": 1, "system-id": 111}, {"id": 2, "system-id": system}],
+             "backup": [{"type": "full", "timestamp": {"stop": 1}}] * backups}]
+
+
+@pytest.mark.parametrize(("local", "offsite", "needed"), [
+    (_stanza(7), _stanza(7), False),      # same cluster: the local repository may hold newer WAL
+    (_stanza(7), _stanza(8), True),       # a rebuilt host's new cluster archived there
+    (_stanza(7, backups=0), _stanza(7), True),
+    ([], _stanza(7), True),               # no stanza at all (a new disk)
+])
+def test_seed_from_the_offsite_copy_only_when_the_local_repository_cannot_serve(local, offsite, needed):
+    assert pitr.seed_needed(local, offsite, "credinet") is needed
+
+
+def test_system_id_of_the_newest_history_entry():
+    assert pitr.system_id(_stanza(9), "credinet") == 9
+    assert pitr.system_id([{"name": "credinet", "db": []}], "credinet") is None
+    assert pitr.system_id([{"name": "credinet", "db": ["x"]}], "credinet") is None
+    assert pitr.system_id(None, "credinet") is None
