@@ -134,15 +134,28 @@ def volume_name(prefix, purpose, when):
     return name
 
 
-def metrics(summary, archiver, offsite_success, drill_success, db_running, now):
+def info_system_id(text):
+    """db-system-id of a pgBackRest backup.info / archive.info file's [db] section (None: absent)."""
+    found = re.search(r"^\[db\]\s*$(.*?)(?=^\[|\Z)", text or "", re.M | re.S)
+    value = re.search(r"^db-system-id=([0-9]+)\s*$", found.group(1), re.M) if found else None
+    return int(value.group(1)) if value else None
+
+
+def metrics(summary, archiver, offsite_success, drill_success, db_running, now, active=True):
     """Textfile metrics {name: (help, value)} of one `credinet-pitr metrics` run.
 
     `offsite_success` None: no offsite copy configured (no metric, no alert); 0: never copied.
-    A drill that never ran has no metric yet (the first is up to a week away).
+    A drill that never ran has no metric yet (the first is up to a week away). A database that
+    does not archive (yet) reports only that: its repository says nothing about now.
     """
     values = {
         "credinet_pitr_metrics_timestamp_seconds": ("When these PITR metrics were written.", int(now)),
         "credinet_pitr_db_running": ("1 when the database container runs.", int(bool(db_running))),
+        "credinet_pitr_archiving_active": ("1 when the database runs the archiving image.", int(bool(active))),
+    }
+    if not active:
+        return values
+    values.update({
         "credinet_pitr_stanza_status": ("pgbackrest info status code of the stanza (0 = ok).", summary["status"]),
         "credinet_pitr_backups": ("Backups in the local pgBackRest repository.", summary["count"]),
         "credinet_pitr_last_full_success_timestamp_seconds": ("Stop time of the newest full backup.", summary["full"]),
@@ -150,7 +163,7 @@ def metrics(summary, archiver, offsite_success, drill_success, db_running, now):
                                                               summary["diff"]),
         "credinet_pitr_recovery_window_start_timestamp_seconds": ("Earliest moment a restore can reach.",
                                                                   summary["oldest"]),
-    }
+    })
     if archiver:
         values.update({
             "credinet_pitr_last_archived_timestamp_seconds": ("When the newest WAL segment was archived.",

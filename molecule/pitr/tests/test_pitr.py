@@ -8,9 +8,11 @@ one-minute bound; the drill passes; bad input and a restart production did not a
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 
+PROJECT_DIR = Path(__file__).resolve().parents[3]
 PROJECT = "credinet"
 REPO = "/var/backups/credinet/pgbackrest"
 OVERRIDE = "/etc/credinet-compose/credinet.pitr.yml"
@@ -60,7 +62,7 @@ def metric(host, name):
 
 
 def restore(playbook, target, *extra):
-    return playbook("../../playbooks/restore.yml", "prod", "-e", "restore_target_time='%s'" % target,
+    return playbook(PROJECT_DIR / "playbooks/restore.yml", "prod", "-e", "restore_target_time='%s'" % target,
                     "-e", "restore_confirm=%s" % CONFIRM, *extra)
 
 
@@ -88,6 +90,7 @@ def test_archiving_is_on_with_the_override_role_app_applies(host):
     for timer in ("full", "diff", "check", "drill", "metrics", "offsite", "offsite-prune"):
         assert host.service("credinet-pitr-%s.timer" % timer).is_enabled
     assert metric(host, "credinet_pitr_last_full_success_timestamp_seconds") > time.time() - 3600
+    assert metric(host, "credinet_pitr_archiving_active") == 1
     assert metric(host, "credinet_pitr_archive_failing") == 0
 
 
@@ -207,7 +210,7 @@ def test_a_crash_under_inserts_is_rebuilt_within_a_minute(host, playbook, loan):
 
 
 def test_the_drill_restores_the_newest_point_into_a_throwaway_container(host, playbook):
-    result = playbook("../../playbooks/restore-drill.yml", "prod")
+    result = playbook(PROJECT_DIR / "playbooks/restore-drill.yml", "prod")
     assert result.rc == 0, result.output[-4000:]
     assert '"payments":' in result.output
     leftovers = host.check_output("docker ps -aq --filter label=credinet.pitr=1")

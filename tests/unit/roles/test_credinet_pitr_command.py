@@ -121,6 +121,8 @@ def test_a_swap_across_filesystems_is_refused_before_any_rename(cfg, volumes, mo
     [{"name": "credinet", "status": {"code": 0, "message": "ok"}, "backup": []}],
 ])
 def test_offsite_never_mirrors_a_repository_without_backups(cfg, calls, monkeypatch, info):
+    monkeypatch.setattr(cmd, "live_db", lambda _cfg: ("c1", True))
+    monkeypatch.setattr(cmd, "archiving_active", lambda *_a: True)
     monkeypatch.setattr(cmd, "repo_info", lambda _cfg, repo_dir=None: info)
     with pytest.raises(job.JobError, match="nothing copied or removed offsite"):
         cmd.cmd_offsite(cfg, argparse.Namespace(prune=True))
@@ -132,6 +134,9 @@ def test_offsite_copies_data_before_info_and_prunes_only_when_asked(cfg, monkeyp
              "backup": [{"type": "full", "timestamp": {"stop": 1}}]}]
     monkeypatch.setattr(cmd, "repo_info", lambda _cfg, repo_dir=None: info)
     monkeypatch.setattr(cmd, "write_metrics", lambda _cfg: None)
+    monkeypatch.setattr(cmd, "live_db", lambda _cfg: ("c1", True))
+    monkeypatch.setattr(cmd, "archiving_active", lambda *_a: True)
+    monkeypatch.setattr(cmd, "same_cluster", lambda *_a: None)
     seen = []
     monkeypatch.setattr(cmd.pg, "run", lambda argv, **kw: seen.append(argv[3:]))
     cmd.cmd_offsite(cfg, argparse.Namespace(prune=False))
@@ -145,10 +150,36 @@ def test_offsite_copies_data_before_info_and_prunes_only_when_asked(cfg, monkeyp
     assert state["last_success"] > 0
 
 
-def test_a_backup_of_a_stopped_database_is_skipped(cfg, monkeypatch, calls):
-    monkeypatch.setattr(cmd, "live_db", lambda _cfg: (None, False))
-    assert cmd.cmd_backup(cfg, argparse.Namespace(type="diff")) == 0
+@pytest.mark.parametrize("command", ["backup", "check", "offsite"])
+def test_jobs_of_a_database_that_does_not_archive_are_skipped(cfg, monkeypatch, calls, command):
+    """A restart production has not allowed yet: logged, not failed (the metrics alert on it)."""
+    monkeypatch.setattr(cmd, "live_db", lambda _cfg: ("c1", True))
+    monkeypatch.setattr(cmd, "archiving_active", lambda *_a: False)
+    args = argparse.Namespace(type="diff", prune=True)
+    assert cmd.COMMANDS[command](cfg, args) == 0
     assert calls == []
+
+
+INFO_FILE = "[backrest]\nbackrest-format=5\n\n[db]\ndb-id=1\ndb-system-id=%d\ndb-version=\"17\"\n"
+
+
+class Proc:
+    def __init__(self, rc, stdout=b""):
+        self.returncode, self.stdout = rc, stdout
+
+
+@pytest.mark.parametrize(("remote", "refused"), [(None, False), (111, False), (222, True)])
+def test_offsite_refuses_to_copy_over_another_clusters_history(cfg, monkeypatch, remote, refused):
+    info_dir = Path(cfg["repo_dir"]) / "backup" / "credinet"
+    info_dir.mkdir(parents=True)
+    (info_dir / "backup.info").write_text(INFO_FILE % 111)
+    answer = Proc(1) if remote is None else Proc(0, (INFO_FILE % remote).encode())
+    monkeypatch.setattr(cmd.pg, "run", lambda argv, **kw: answer)
+    if refused:
+        with pytest.raises(job.JobError, match="another database cluster"):
+            cmd.same_cluster(cfg, "offsite:pgbackrest")
+    else:
+        cmd.same_cluster(cfg, "offsite:pgbackrest")
 
 
 def test_check_config(tmp_path, cfg, capsys):
@@ -172,7 +203,18 @@ def test_restore_side_leaves_nothing_behind_when_recovery_fails(cfg, monkeypatch
             raise job.JobError("pgbackrest restore failed: unable to find backup set")
 
     monkeypatch.setattr(cmd, "docker", docker)
+    monkeypatch.setattr(cmd, "check_space", lambda *_a: None)
     monkeypatch.setattr(cmd.job, "now", lambda _cfg: dt.datetime(2026, 12, 4, 10, 0, tzinfo=MX))
     with pytest.raises(job.JobError, match="unable to find"):
         cmd.restore_side(cfg, None, cfg["repo_dir"], "pitr-drill")
     assert ("volume", "rm", "-f", "credinet-pitr-drill-20261204T100000") in seen
+
+
+def test_a_restore_that_would_fill_the_disk_is_refused_before_any_change(cfg, monkeypatch, tmp_path):
+    info = [{"name": "credinet", "status": {"code": 0}, "backup": [{"type": "full", "info": {"size": 1 << 60}}]}]
+    monkeypatch.setattr(cmd, "repo_info", lambda _cfg, repo_dir=None: info)
+    monkeypatch.setattr(cmd, "volume_exists", lambda _name: True)
+    (tmp_path / "volumes" / "live" / "_data").mkdir(parents=True)
+    monkeypatch.setattr(cmd, "volume_mountpoint", lambda _name: str(tmp_path / "volumes" / "live" / "_data"))
+    with pytest.raises(job.JobError, match="not enough free space"):
+        cmd.check_space(cfg, cfg["repo_dir"], "live")

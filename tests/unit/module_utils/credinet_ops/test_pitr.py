@@ -161,3 +161,23 @@ def test_system_id_of_the_newest_history_entry():
     assert pitr.system_id([{"name": "credinet", "db": []}], "credinet") is None
     assert pitr.system_id([{"name": "credinet", "db": ["x"]}], "credinet") is None
     assert pitr.system_id(None, "credinet") is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[backrest]\nbackrest-format=5\n\n[db]\ndb-id=1\ndb-system-id=7445566778899\ndb-version=\"17\"\n", 7445566778899),
+    # the history section repeats ids in JSON: only [db] counts
+    ("[db]\ndb-id=2\n\n[db:history]\n1={\"db-system-id\":111}\n", None),
+    ("[db:history]\ndb-system-id=5\n[db]\ndb-system-id=6\n", 6),
+    ("", None),
+    (None, None),
+    ("[db]\ndb-system-id=12a\n", None),
+])
+def test_info_system_id(text, expected):
+    assert pitr.info_system_id(text) == expected
+
+
+def test_inactive_archiving_reports_only_that():
+    values = pitr.metrics(pitr.backup_summary(None, "credinet"), {}, 0, 0, True, 1000, active=False)
+    assert set(values) == {"credinet_pitr_metrics_timestamp_seconds", "credinet_pitr_db_running",
+                           "credinet_pitr_archiving_active"}
+    assert values["credinet_pitr_archiving_active"][1] == 0
