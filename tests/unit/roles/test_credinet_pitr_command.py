@@ -122,7 +122,7 @@ def test_a_swap_across_filesystems_is_refused_before_any_rename(cfg, volumes, mo
 ])
 def test_offsite_never_mirrors_a_repository_without_backups(cfg, calls, monkeypatch, info):
     monkeypatch.setattr(cmd, "live_db", lambda _cfg: ("c1", True))
-    monkeypatch.setattr(cmd, "archiving_active", lambda *_a: True)
+    monkeypatch.setattr(cmd, "archiving_configured", lambda *_a: True)
     monkeypatch.setattr(cmd, "repo_info", lambda _cfg, repo_dir=None: info)
     with pytest.raises(job.JobError, match="nothing copied or removed offsite"):
         cmd.cmd_offsite(cfg, argparse.Namespace(prune=True))
@@ -135,7 +135,7 @@ def test_offsite_copies_data_before_info_and_prunes_only_when_asked(cfg, monkeyp
     monkeypatch.setattr(cmd, "repo_info", lambda _cfg, repo_dir=None: info)
     monkeypatch.setattr(cmd, "write_metrics", lambda _cfg: None)
     monkeypatch.setattr(cmd, "live_db", lambda _cfg: ("c1", True))
-    monkeypatch.setattr(cmd, "archiving_active", lambda *_a: True)
+    monkeypatch.setattr(cmd, "archiving_configured", lambda *_a: True)
     monkeypatch.setattr(cmd, "same_cluster", lambda *_a: None)
     seen = []
     monkeypatch.setattr(cmd.pg, "run", lambda argv, **kw: seen.append(argv[3:]))
@@ -154,7 +154,7 @@ def test_offsite_copies_data_before_info_and_prunes_only_when_asked(cfg, monkeyp
 def test_jobs_of_a_database_that_does_not_archive_are_skipped(cfg, monkeypatch, calls, command):
     """A restart production has not allowed yet: logged, not failed (the metrics alert on it)."""
     monkeypatch.setattr(cmd, "live_db", lambda _cfg: ("c1", True))
-    monkeypatch.setattr(cmd, "archiving_active", lambda *_a: False)
+    monkeypatch.setattr(cmd, "archiving_configured", lambda *_a: False)
     args = argparse.Namespace(type="diff", prune=True)
     assert cmd.COMMANDS[command](cfg, args) == 0
     assert calls == []
