@@ -47,8 +47,10 @@ def archive_now(host):
 
 def wait_backups(host):
     """Until no pgBackRest backup runs (a restore starts a full one for the new timeline)."""
+    time.sleep(2)  # the restore starts it with --no-block
     for _ in range(300):
-        if host.run("systemctl is-active -q credinet-pitr-full.service").rc != 0:
+        # A oneshot service is "activating" while it runs.
+        if host.run("systemctl is-active credinet-pitr-full.service").stdout.strip() not in ("active", "activating"):
             return
         time.sleep(1)
     raise AssertionError("the full backup after the restore did not end in 300 s")
