@@ -36,7 +36,7 @@ EXPECTED_SECONDS = {
     "backup": 265,
     "offsite": 230,
     "dr": 360,
-    "pitr": 700,
+    "pitr": 520,
 }
 UNKNOWN_SECONDS = 10_000
 TAIL_LINES = 120
