@@ -188,7 +188,7 @@ def loss_window(host, rows, crash):
     return missing_old, crash - max(kept) if kept else None
 
 
-def test_a_crash_under_inserts_is_rebuilt_within_a_minute(host, playbook, loan):
+def test_a_crash_under_inserts_is_rebuilt_within_a_minute(host, playbook, loan, capsys):
     host.run("rm -f /root/committed.txt")
     host.check_output("nohup bash -c %s >/dev/null 2>&1 &" % _quote(INSERTER.format(seconds=150, db=db_id(host), loan=loan)))
     time.sleep(75)
@@ -207,8 +207,9 @@ def test_a_crash_under_inserts_is_rebuilt_within_a_minute(host, playbook, loan):
         assert not missing, "%s: rows committed more than 60 s before the crash are missing: %s" % (source, missing)
         assert windows[source] is not None and windows[source] <= 60, windows
         wait_backups(host)
-    print("\nPITR data-loss window (crash at %.0f, %d rows committed): offsite %.1f s, local %.1f s"
-          % (crash, len(rows), windows["offsite"], windows["local"]))
+    with capsys.disabled():  # shown in the suite's output, not only on failure
+        print("\nPITR data-loss window (crash at %.0f, %d rows committed): offsite %.1f s, local %.1f s"
+              % (crash, len(rows), windows["offsite"], windows["local"]))
 
 
 def test_the_drill_restores_the_newest_point_into_a_throwaway_container(host, playbook):
