@@ -175,10 +175,22 @@ done
 """
 
 
+COMMITTED_LINE = re.compile(r"^(\d+)\|(\d+(?:\.\d+)?)$")
+
+
 def committed(host):
-    """(id, epoch) of every insert whose COMMIT returned."""
-    rows = [line.split("|") for line in host.file("/root/committed.txt").content_string.split()]
-    return [(int(i), float(t)) for i, t in rows]
+    """(id, epoch) of every insert whose COMMIT returned.
+
+    Waits for the inserter to stop first (it stops at its first failed insert), then keeps
+    only whole "id|epoch" lines: when the database is killed, `docker exec` may print its own
+    error text on stdout (seen in CI), and that is not a committed row."""
+    for _ in range(30):
+        if host.run("pgrep -f 'committed[.]txt'").rc != 0:
+            break
+        time.sleep(1)
+    lines = host.file("/root/committed.txt").content_string.splitlines()
+    matches = (COMMITTED_LINE.match(line.strip()) for line in lines)
+    return [(int(m.group(1)), float(m.group(2))) for m in matches if m]
 
 
 def loss_window(host, rows, crash):
