@@ -46,7 +46,74 @@ def recovery_target(text, tz, now):
     aware = early
     if aware > now:
         raise TargetError("restore target %s is in the future (now %s)" % (text, now.strftime("%Y-%m-%d %H:%M:%S")))
-    return aware.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00")
+    # isoformat pads the year to four digits (strftime's %Y does not on glibc: year 1 -> "1").
+    return aware.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(sep=" ") + "+00"
+
+
+def target_epoch(target):
+    """Epoch seconds of a recovery_target() result."""
+    return dt.datetime.strptime(target, "%Y-%m-%d %H:%M:%S+00").replace(tzinfo=dt.timezone.utc).timestamp()
+
+
+def window_error(target, summary, tz):
+    """Why a repository (its backup_summary) cannot restore to `target` (recovery_target()'s
+    result; None = latest), or None. A target before the oldest backup is refused: pgBackRest
+    would warn and restore its newest backup, and the result would not be the moment asked for."""
+    if summary["count"] == 0:
+        return "the repository has no backups (%s)" % summary.get("message", "?")
+    if target is None or target_epoch(target) >= summary["oldest"]:
+        return None
+    earliest = dt.datetime.fromtimestamp(summary["oldest"], tz).strftime("%Y-%m-%d %H:%M:%S")
+    return "the restore target is before the oldest backup: the earliest moment this repository reaches is %s" % earliest
+
+
+def latest_error(running, archiving, ready_segments, discard):
+    """Why a restore to 'latest' would silently lose committed data, or None.
+
+    'latest' is the end of the archived WAL. When the live database runs without archiving, or
+    its stopped volume holds WAL segments still waiting for the archive (.ready), the archive
+    ends before the data does: the restore would roll back what only the live data holds.
+    `discard` is the operator's word that the live data is lost (a dead disk)."""
+    if discard:
+        return None
+    if running and not archiving:
+        return "the database runs without WAL archiving: the archive ends when archiving stopped"
+    if not running and ready_segments:
+        return ("the stopped database's volume holds %d WAL segment(s) never archived: start it to recover them, "
+                "or, if that data is lost, restore with restore_discard_unarchived=true" % ready_segments)
+    return None
+
+
+def full_label(label):
+    """The full backup a pgBackRest backup label depends on (itself for a full)."""
+    return label.split("_", 1)[0]
+
+
+def info_backup_labels(text):
+    """Labels of the [backup:current] section of a backup.info file's text (empty: none)."""
+    found = re.search(r"^\[backup:current\]\s*$(.*?)(?=^\[|\Z)", text or "", re.M | re.S)
+    return set(re.findall(r"^([0-9]{8}-[0-9]{6}F(?:_[0-9]{8}-[0-9]{6}[DI])?)=", found.group(1), re.M)) if found else set()
+
+
+def offsite_history_errors(local, remote, retention_full):
+    """Why the local repository's backup.info must not replace the offsite one (labels of both),
+    or []. Remote backups missing here are fine only when pgBackRest's retention removed them:
+    older than the oldest full kept here, with retention_full fulls kept. Anything else means the
+    local repository lost backups (a wiped or rebuilt disk): its info files would hide them
+    offsite and a prune would delete them."""
+    missing = sorted(remote - local)
+    if not missing:
+        return []
+    fulls = sorted(label for label in local if label.endswith("F"))
+    if not fulls:
+        return ["the local repository lists no full backup but the offsite copy lists %d backup(s)" % len(missing)]
+    lost = [label for label in missing if full_label(label) >= fulls[0]]
+    if lost:
+        return ["backups the offsite copy keeps are gone here: %s" % ", ".join(lost)]
+    if len(fulls) < retention_full:
+        return ["the offsite copy keeps older backups (%s) that retention (%d fulls) has no reason to remove: "
+                "only %d full backup(s) here" % (", ".join(missing), retention_full, len(fulls))]
+    return []
 
 
 def stanza_info(info, stanza):

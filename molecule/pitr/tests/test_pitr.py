@@ -211,9 +211,10 @@ def test_a_crash_under_inserts_is_rebuilt_within_a_minute(host, playbook, loan, 
     assert rows and rows[0][1] < crash - 60, "the inserts must have run more than a minute"
     # The host lives on: its 5-minute offsite copy runs; the database's disk is what was lost.
     host.check_output("credinet-pitr offsite")
+    refused_while_the_volume_holds_unarchived_wal(host, playbook)
     windows = {}
     for source in ("offsite", "local"):
-        result = restore(playbook, "latest", "-e", "restore_from=%s" % source)
+        result = restore(playbook, "latest", "-e", "restore_from=%s" % source, "-e", "restore_discard_unarchived=true")
         assert result.rc == 0, result.output[-4000:]
         missing, windows[source] = loss_window(host, rows, crash)
         assert not missing, "%s: rows committed more than 60 s before the crash are missing: %s" % (source, missing)
@@ -222,6 +223,27 @@ def test_a_crash_under_inserts_is_rebuilt_within_a_minute(host, playbook, loan, 
     with capsys.disabled():  # shown in the suite's output, not only on failure
         print("\nPITR data-loss window (crash at %.0f, %d rows committed): offsite %.1f s, local %.1f s"
               % (crash, len(rows), windows["offsite"], windows["local"]))
+
+
+def refused_while_the_volume_holds_unarchived_wal(host, playbook):
+    """`latest` of a stopped database whose volume still holds a segment waiting for the archive
+    (here a marker: the real ones are archived within a second) is refused: starting that
+    database would recover more than the archive has."""
+    cid = db_id(host, running=False)
+    volume = host.check_output("docker inspect -f '{{range .Mounts}}{{if eq .Destination \"/var/lib/postgresql/data\"}}"
+                               "{{.Name}}{{end}}{{end}}' %s" % cid)
+    image = host.check_output("docker inspect -f '{{.Config.Image}}' %s" % cid)
+    marker = "/d/pg_wal/archive_status/0000000100000000000000FE.ready"
+    host.check_output("docker run --rm --network none -v %s:/d --entrypoint touch %s %s" % (volume, image, marker))
+    volumes = host.check_output("docker volume ls -q")
+    try:
+        result = restore(playbook, "latest")
+        assert result.rc != 0
+        assert re.search(r"[0-9]+ WAL segment\(s\) never archived", result.output), result.output[-3000:]
+        assert "Nothing was changed." in result.output
+        assert db_id(host, running=False) == cid and host.check_output("docker volume ls -q") == volumes
+    finally:
+        host.check_output("docker run --rm --network none -v %s:/d --entrypoint rm %s -f %s" % (volume, image, marker))
 
 
 def test_the_drill_restores_the_newest_point_into_a_throwaway_container(host, playbook):

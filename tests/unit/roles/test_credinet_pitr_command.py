@@ -43,8 +43,8 @@ def calls(monkeypatch):
     return seen
 
 
-def restore_args(target, yes=True, source="local"):
-    return argparse.Namespace(target=target, yes=yes, source=source)
+def restore_args(target, yes=True, source="local", discard=False):
+    return argparse.Namespace(target=target, yes=yes, source=source, discard_unarchived=discard)
 
 
 @pytest.mark.parametrize("target", ["2026-13-01 10:00:00", "mañana", "2999-01-01 00:00:00", "2026-12-04"])
@@ -136,16 +136,31 @@ def test_offsite_copies_data_before_info_and_prunes_only_when_asked(cfg, monkeyp
     monkeypatch.setattr(cmd, "write_metrics", lambda _cfg: None)
     monkeypatch.setattr(cmd, "live_db", lambda _cfg: ("c1", True))
     monkeypatch.setattr(cmd, "archiving_configured", lambda *_a: True)
-    monkeypatch.setattr(cmd, "same_cluster", lambda *_a: None)
+    monkeypatch.setattr(cmd, "offsite_guard", lambda *_a: None)
+    info_dir = Path(cfg["repo_dir"]) / "backup" / "credinet"
+    info_dir.mkdir(parents=True)
+    (info_dir / "backup.info").write_text(BACKUP_INFO % (111, FULL))
     seen = []
-    monkeypatch.setattr(cmd.pg, "run", lambda argv, **kw: seen.append(argv[3:]))
+
+    def rclone(argv, **_kw):
+        seen.append(argv[3:])
+        if argv[3] == "copy" and argv[4] == cfg["repo_dir"]:
+            # A backup finishing while the data files go up: its info must not go up this time.
+            (info_dir / "backup.info").write_text(BACKUP_INFO % (111, FULL + "\n20261206-013001F={}"))
+        else:
+            uploaded.append((Path(argv[4]) / "backup" / "credinet" / "backup.info").read_text())
+
+    uploaded = []
+    monkeypatch.setattr(cmd.pg, "run", rclone)
     cmd.cmd_offsite(cfg, argparse.Namespace(prune=False))
     assert [c[0] for c in seen] == ["copy", "copy"]
-    assert "--exclude" in seen[0] and "*.info" in seen[0] and "--include" in seen[1]
+    assert "*.info" in seen[0] and seen[1][1] != cfg["repo_dir"]
+    assert "20261206-013001F" not in uploaded[0]
     seen.clear()
     cmd.cmd_offsite(cfg, argparse.Namespace(prune=True))
-    assert [c[0] for c in seen] == ["copy", "copy", "sync"]
-    assert "*.pgbackrest.tmp" in seen[2]
+    assert [c[0] for c in seen] == ["copy", "sync", "copy"]
+    assert "*.pgbackrest.tmp" in seen[1] and "*.info" in seen[1]
+    assert list(Path(cfg["state_dir"]).glob("pitr-info-*")) == []  # the snapshot is removed
     state = json.loads((Path(cfg["state_dir"]) / "pitr-offsite.json").read_text())
     assert state["last_success"] > 0
 
@@ -161,6 +176,9 @@ def test_jobs_of_a_database_that_does_not_archive_are_skipped(cfg, monkeypatch, 
 
 
 INFO_FILE = "[backrest]\nbackrest-format=5\n\n[db]\ndb-id=1\ndb-system-id=%d\ndb-version=\"17\"\n"
+BACKUP_INFO = "[backrest]\nbackrest-format=5\n\n[backup:current]\n%s\n\n[db]\ndb-id=1\ndb-system-id=%d\n"
+BACKUP_INFO = "[backrest]\nbackrest-format=5\n\n[db]\ndb-id=1\ndb-system-id=%d\n\n[backup:current]\n%s={}\n"
+FULL = "20261129-013001F"
 
 
 class Proc:
@@ -168,18 +186,28 @@ class Proc:
         self.returncode, self.stdout = rc, stdout
 
 
-@pytest.mark.parametrize(("remote", "refused"), [(None, False), (111, False), (222, True)])
-def test_offsite_refuses_to_copy_over_another_clusters_history(cfg, monkeypatch, remote, refused):
-    info_dir = Path(cfg["repo_dir"]) / "backup" / "credinet"
+@pytest.mark.parametrize(("answer", "refused"), [
+    (Proc(3), None),                                              # directory not found: nothing there yet
+    (Proc(4), None),                                              # file not found
+    (Proc(0, (BACKUP_INFO % (111, FULL)).encode()), None),        # the same history
+    (Proc(0, (INFO_FILE % 111).encode()), None),                  # no backup section yet
+    (Proc(0, (BACKUP_INFO % (222, FULL)).encode()), "another database cluster"),
+    (Proc(1), "cannot read"),                                     # a rate limit is not "absent"
+    (Proc(5), "cannot read"),
+    # A wiped repository made again: the offsite one lists older backups retention did not remove.
+    (Proc(0, (BACKUP_INFO % (111, "20261115-013001F={}\n20261122-013001F")).encode()), "no reason to remove"),
+])
+def test_offsite_guard(cfg, monkeypatch, tmp_path, answer, refused):
+    info_dir = tmp_path / "snap" / "backup" / "credinet"
     info_dir.mkdir(parents=True)
-    (info_dir / "backup.info").write_text(INFO_FILE % 111)
-    answer = Proc(1) if remote is None else Proc(0, (INFO_FILE % remote).encode())
+    (info_dir / "backup.info").write_text(BACKUP_INFO % (111, FULL))
     monkeypatch.setattr(cmd.pg, "run", lambda argv, **kw: answer)
     if refused:
-        with pytest.raises(job.JobError, match="another database cluster"):
-            cmd.same_cluster(cfg, "offsite:pgbackrest")
+        with pytest.raises(job.JobError, match=refused) as err:
+            cmd.offsite_guard(cfg, "offsite:pgbackrest", str(tmp_path / "snap"))
+        assert "nothing copied or removed" in str(err.value)
     else:
-        cmd.same_cluster(cfg, "offsite:pgbackrest")
+        cmd.offsite_guard(cfg, "offsite:pgbackrest", str(tmp_path / "snap"))
 
 
 def test_check_config(tmp_path, cfg, capsys):
@@ -201,6 +229,7 @@ def test_restore_side_leaves_nothing_behind_when_recovery_fails(cfg, monkeypatch
         seen.append(args)
         if args[:2] == ("run", "--rm") and "restore" in args:
             raise job.JobError("pgbackrest restore failed: unable to find backup set")
+        return Proc(0)
 
     monkeypatch.setattr(cmd, "docker", docker)
     monkeypatch.setattr(cmd, "check_space", lambda *_a: None)
@@ -208,6 +237,8 @@ def test_restore_side_leaves_nothing_behind_when_recovery_fails(cfg, monkeypatch
     with pytest.raises(job.JobError, match="unable to find"):
         cmd.restore_side(cfg, None, cfg["repo_dir"], "pitr-drill")
     assert ("volume", "rm", "-f", "credinet-pitr-drill-20261204T100000") in seen
+    # The restoring container has a name, so a timeout (which kills only the client) cannot leave it running.
+    assert ("rm", "-f", "-v", "credinet-pitr-drill-20261204T100000-restore") in seen
 
 
 def test_a_restore_that_would_fill_the_disk_is_refused_before_any_change(cfg, monkeypatch, tmp_path):
@@ -218,3 +249,75 @@ def test_a_restore_that_would_fill_the_disk_is_refused_before_any_change(cfg, mo
     monkeypatch.setattr(cmd, "volume_mountpoint", lambda _name: str(tmp_path / "volumes" / "live" / "_data"))
     with pytest.raises(job.JobError, match="not enough free space"):
         cmd.check_space(cfg, cfg["repo_dir"], "live")
+
+
+def live_restore(cfg, monkeypatch, running=True, archiving=True, ready=0, oldest=1):
+    """cmd_restore's surroundings: a stack and a repository; every docker call recorded."""
+    seen = []
+    monkeypatch.setattr(cmd, "live_db", lambda _cfg: ("db1", running))
+    monkeypatch.setattr(cmd, "archiving_configured", lambda *_a: archiving)
+    monkeypatch.setattr(cmd, "data_volume", lambda *_a: "credinet_pgdata")
+    monkeypatch.setattr(cmd, "ready_segments", lambda *_a: ready)
+    monkeypatch.setattr(cmd, "repo_info", lambda _cfg, repo_dir=None: [
+        {"name": "credinet", "status": {"code": 0, "message": "ok"},
+         "backup": [{"type": "full", "timestamp": {"stop": oldest}}]}])
+    monkeypatch.setattr(cmd, "project_containers", lambda _cfg, running_only: ["db1", "backend1"])
+    monkeypatch.setattr(cmd.job, "now", lambda _cfg: dt.datetime(2026, 12, 4, 10, 0, tzinfo=MX))
+    monkeypatch.setattr(cmd, "docker", lambda *args, **_kw: seen.append(args) or Proc(0))
+    return seen
+
+
+@pytest.mark.parametrize("running, archiving, ready, fragment", [
+    (False, True, 2, r"2 WAL segment\(s\) never archived"),
+    (True, False, 0, "without WAL archiving"),
+])
+def test_latest_that_would_silently_drop_unarchived_data_is_refused(cfg, monkeypatch, running, archiving, ready,
+                                                                     fragment):
+    seen = live_restore(cfg, monkeypatch, running, archiving, ready)
+    with pytest.raises(job.JobError, match=fragment) as err:
+        cmd.cmd_restore(cfg, restore_args("latest"))
+    assert str(err.value).endswith("Nothing was changed.")
+    assert seen == []
+    monkeypatch.setattr(cmd, "restore_side", lambda *_a: (_ for _ in ()).throw(job.JobError("got past the refusal")))
+    with pytest.raises(job.JobError, match="got past the refusal"):
+        cmd.cmd_restore(cfg, restore_args("latest", discard=True))
+
+
+def test_a_target_before_the_oldest_backup_is_refused(cfg, monkeypatch):
+    oldest = dt.datetime(2026, 11, 22, 3, 30, tzinfo=MX).timestamp()
+    seen = live_restore(cfg, monkeypatch, oldest=oldest)
+    with pytest.raises(job.JobError, match="earliest moment this repository reaches is 2026-11-22 03:30:00") as err:
+        cmd.cmd_restore(cfg, restore_args("2026-11-22 03:29:59"))
+    assert str(err.value).endswith("Nothing was changed.")
+    assert seen == []
+
+
+def test_a_failure_after_the_app_stopped_starts_it_again(cfg, monkeypatch):
+    """`latest` stops the app before the last segment is archived: when that check fails, the app
+    runs again on its untouched data."""
+    seen = live_restore(cfg, monkeypatch)
+    started = []
+    monkeypatch.setattr(cmd, "exec_pgbackrest", lambda *_a, **_kw: (_ for _ in ()).throw(job.JobError("check failed")))
+    monkeypatch.setattr(cmd, "start_stack", lambda _cfg, cid, running: started.append((cid, running)))
+    with pytest.raises(job.JobError, match="check failed"):
+        cmd.cmd_restore(cfg, restore_args("latest"))
+    assert ("stop", "-t", "60", "backend1") in seen
+    assert started == [("db1", ["db1", "backend1"])]
+
+
+def test_a_failure_to_start_after_the_swap_says_the_data_was_swapped(cfg, monkeypatch):
+    live_restore(cfg, monkeypatch)
+    monkeypatch.setattr(cmd, "exec_pgbackrest", lambda *_a, **_kw: Proc(0))
+    monkeypatch.setattr(cmd, "restore_side", lambda *_a: ("fresh", "fresh-side", {"payments": 3}, "2026-12-04T09:59:00"))
+    monkeypatch.setattr(cmd, "stop_side", lambda _name: None)
+    monkeypatch.setattr(cmd, "volume_exists", lambda _name: True)
+    monkeypatch.setattr(cmd, "trade_data", lambda *_a: None)
+
+    def start_stack(_cfg, _cid, _running):
+        raise job.JobError("the database did not accept connections")
+
+    monkeypatch.setattr(cmd, "start_stack", start_stack)
+    with pytest.raises(job.JobError, match="data WAS swapped .*credinet-before-pitr-20261204T100000"):
+        cmd.cmd_restore(cfg, restore_args("latest"))
+    record = json.loads((Path(cfg["state_dir"]) / "pitr-restores.jsonl").read_text())
+    assert record["previous_volume"] == "credinet-before-pitr-20261204T100000"

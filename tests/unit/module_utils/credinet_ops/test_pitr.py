@@ -181,3 +181,87 @@ def test_inactive_archiving_reports_only_that():
     assert set(values) == {"credinet_pitr_metrics_timestamp_seconds", "credinet_pitr_db_running",
                            "credinet_pitr_archiving_active"}
     assert values["credinet_pitr_archiving_active"][1] == 0
+
+
+MEXICO = zoneinfo.ZoneInfo("America/Mexico_City")
+
+
+def test_recovery_target_pads_an_early_year():
+    now = dt.datetime(2026, 12, 5, tzinfo=dt.timezone.utc)
+    assert pitr.recovery_target("0001-01-01 00:00:00", MEXICO, now).startswith("0001-01-01 06:36:36")
+
+
+def window(count=2, oldest=1_764_000_000):
+    return {"count": count, "oldest": oldest, "message": "ok"}
+
+
+@pytest.mark.parametrize("target, info, fragment", [
+    (None, window(), None),
+    (None, window(count=0), "no backups"),
+    ("2025-11-24 16:00:00+00", window(oldest=1_764_000_000), None),  # exactly the oldest stop
+    ("2025-11-24 15:59:59+00", window(oldest=1_764_000_000), "earliest moment this repository reaches is 2025-11-24 10:00:00"),
+    ("0001-01-01 06:36:36+00", window(), "before the oldest backup"),
+    ("2026-12-05 10:00:00+00", window(count=0), "no backups"),
+])
+def test_window_error(target, info, fragment):
+    error = pitr.window_error(target, info, MEXICO)
+    assert (error is None) if fragment is None else (fragment in error)
+
+
+@pytest.mark.parametrize("running, archiving, ready, discard, fragment", [
+    (True, True, 0, False, None),            # the restore archives the last segment itself
+    (True, False, 0, False, "without WAL archiving"),
+    (True, False, 0, True, None),
+    (False, True, 0, False, None),           # stopped, everything archived
+    (False, True, 3, False, "3 WAL segment(s) never archived"),
+    (False, False, 1, False, "restore_discard_unarchived=true"),
+    (False, True, 3, True, None),            # the operator says the live data is lost
+])
+def test_latest_error(running, archiving, ready, discard, fragment):
+    error = pitr.latest_error(running, archiving, ready, discard)
+    assert (error is None) if fragment is None else (fragment in error)
+
+
+BACKUP_INFO = """[backrest]
+backrest-format=5
+
+[backup:current]
+20261122-013001F={"backup-type":"full"}
+20261122-013001F_20261123-013001D={"backup-type":"diff"}
+20261129-013001F={"backup-type":"full"}
+
+[db]
+db-id=1
+db-system-id=7391
+"""
+
+
+@pytest.mark.parametrize("text, expected", [
+    (BACKUP_INFO, {"20261122-013001F", "20261122-013001F_20261123-013001D", "20261129-013001F"}),
+    ("[backrest]\nbackrest-format=5\n\n[db]\ndb-id=1\n", set()),
+    ("[backup:current]\n", set()),
+    ("", set()),
+    (None, set()),
+    ("[backup:current]\nnot-a-label={}\n20261129-013001F={}\n", {"20261129-013001F"}),
+])
+def test_info_backup_labels(text, expected):
+    assert pitr.info_backup_labels(text) == expected
+
+
+F1, D1, F2, F3 = "20261115-013001F", "20261115-013001F_20261116-013001D", "20261122-013001F", "20261129-013001F"
+F4 = "20261206-013001F"
+
+
+@pytest.mark.parametrize("local, remote, fragment", [
+    ({F2, F3}, {F2, F3}, None),                        # in step
+    ({F2, F3, F4}, {F2, F3}, None),                    # new backups here: copied
+    ({F2, F3}, set(), None),                           # first copy
+    ({F2, F3}, {F1, D1, F2, F3}, None),                # retention (2 fulls) expired F1 and its diff
+    ({F4}, {F1, D1, F2, F3}, "no reason to remove"),   # a wiped repository, a new full since
+    ({F2}, {F2, F3}, "gone here: " + F3),              # a newer backup lost here
+    ({F2, F3}, {F2, F2 + "_20261123-013001D", F3}, "gone here"),  # a diff of a kept full lost
+    (set(), {F2}, "no full backup"),
+])
+def test_offsite_history_errors(local, remote, fragment):
+    errors = pitr.offsite_history_errors(local, remote, 2)
+    assert (errors == []) if fragment is None else any(fragment in e for e in errors)
