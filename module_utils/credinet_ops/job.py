@@ -264,7 +264,7 @@ def _wait_for(fh, path, deadline):
         except BlockingIOError:
             if time.monotonic() >= deadline:
                 fh.seek(0)
-                raise JobError("another backup/offsite/restore holds %s (%s)" % (path, fh.read().strip() or "?"))
+                raise JobError("another backup/offsite/restore holds %s (%s). Nothing was changed." % (path, fh.read().strip() or "?"))
             time.sleep(2)
 
 

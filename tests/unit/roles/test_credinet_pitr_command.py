@@ -321,3 +321,30 @@ def test_a_failure_to_start_after_the_swap_says_the_data_was_swapped(cfg, monkey
         cmd.cmd_restore(cfg, restore_args("latest"))
     record = json.loads((Path(cfg["state_dir"]) / "pitr-restores.jsonl").read_text())
     assert record["previous_volume"] == "credinet-before-pitr-20261204T100000"
+
+
+def test_seeding_moves_the_offsite_copy_in_and_sets_the_old_repository_aside(cfg, monkeypatch, tmp_path):
+    repo, staging = Path(cfg["repo_dir"]), Path(cfg["offsite"]["staging_dir"])
+    (repo / "archive").mkdir(parents=True)
+    (repo / "archive" / "new-cluster.wal").write_text("new")
+    for part in ("archive", "backup"):
+        (staging / part).mkdir(parents=True)
+        (staging / part / (part + ".info")).write_text(part)
+    moved = []
+    real_move = cmd.shutil.move
+    monkeypatch.setattr(cmd.shutil, "move", lambda src, dst: moved.append(os.path.basename(src)) or real_move(src, dst))
+    monkeypatch.setattr(cmd.pitr, "seed_needed", lambda *_a: True)
+    monkeypatch.setattr(cmd, "repo_info", lambda _cfg, repo_dir=None: [])
+    monkeypatch.setattr(cmd.job, "now", lambda _cfg: dt.datetime(2026, 12, 4, 10, 0, tzinfo=MX))
+    assert cmd.seed_local_repo(cfg, str(staging)) == cfg["repo_dir"]
+    assert sorted(p.name for p in repo.iterdir()) == ["archive", "backup"]
+    assert (repo / "backup" / "backup.info").read_text() == "backup"
+    aside = tmp_path / "pgbackrest-set-aside-20261204T100000"
+    assert (aside / "archive" / "new-cluster.wal").read_text() == "new"
+    assert moved[-2:] == ["archive", "backup"]  # backup/ (its info files) last
+
+
+def test_no_seeding_restores_from_the_fetched_copy(cfg, monkeypatch):
+    monkeypatch.setattr(cmd.pitr, "seed_needed", lambda *_a: False)
+    monkeypatch.setattr(cmd, "repo_info", lambda _cfg, repo_dir=None: [])
+    assert cmd.seed_local_repo(cfg, "/staging") == "/staging"

@@ -232,6 +232,7 @@ class TestLock:
         with job.locked(cfg), pytest.raises(job.JobError, match=holder) as err, job.locked(cfg):
             pass
         assert os.path.basename(sys.argv[0]) in str(err.value)
+        assert str(err.value).endswith("Nothing was changed.")  # every job takes its locks before any work
         with job.locked(cfg):  # released
             pass
 
