@@ -67,21 +67,32 @@ def window_error(target, summary, tz):
     return "the restore target is before the oldest backup: the earliest moment this repository reaches is %s" % earliest
 
 
-def latest_error(running, archiving, ready_segments, discard):
+def latest_error(container, running, archiving, stopped_data, ready_segments, discard):
     """Why a restore to 'latest' would silently lose committed data, or None.
 
-    'latest' is the end of the archived WAL. When the live database runs without archiving, or
-    its stopped volume holds WAL segments still waiting for the archive (.ready), the archive
-    ends before the data does: the restore would roll back what only the live data holds.
-    `discard` is the operator's word that the live data is lost (a dead disk)."""
+    'latest' is the end of the archived WAL. A database container not on the archiving image
+    (running or not) has data the archive ends before. A stopped database whose volume still
+    holds its cluster has at least the segment it was writing, never archived (and any `.ready`
+    ones): starting it recovers everything, a restore would roll that back. `discard` is the
+    operator's word that the live data is lost (a dead disk)."""
     if discard:
         return None
-    if running and not archiving:
-        return "the database runs without WAL archiving: the archive ends when archiving stopped"
-    if not running and ready_segments:
-        return ("the stopped database's volume holds %d WAL segment(s) never archived: start it to recover them, "
-                "or, if that data is lost, restore with restore_discard_unarchived=true" % ready_segments)
+    if container and not archiving:
+        return "the database container does not run the archiving image: the archive ends when archiving stopped"
+    if not running and stopped_data:
+        return ("the stopped database's volume still holds its data (the WAL segment it was writing and %d more "
+                "never archived): start the database to recover everything, or, if that data is lost, restore "
+                "with restore_discard_unarchived=true" % ready_segments)
     return None
+
+
+def offsite_latest_error(seed_needed, discard):
+    """Why 'latest' from the offsite copy would lose what the local repository has, or None:
+    a local repository of the same cluster holds newer WAL than the last upload."""
+    if seed_needed or discard:
+        return None
+    return ("the local repository holds this database's archive, newer than the offsite copy: restore with "
+            "restore_from=local (or add restore_discard_unarchived=true to end at the offsite copy)")
 
 
 def full_label(label):

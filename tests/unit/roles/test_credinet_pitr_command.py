@@ -257,7 +257,7 @@ def live_restore(cfg, monkeypatch, running=True, archiving=True, ready=0, oldest
     monkeypatch.setattr(cmd, "live_db", lambda _cfg: ("db1", running))
     monkeypatch.setattr(cmd, "archiving_configured", lambda *_a: archiving)
     monkeypatch.setattr(cmd, "data_volume", lambda *_a: "credinet_pgdata")
-    monkeypatch.setattr(cmd, "ready_segments", lambda *_a: ready)
+    monkeypatch.setattr(cmd, "stopped_data", lambda *_a: (True, ready))
     monkeypatch.setattr(cmd, "repo_info", lambda _cfg, repo_dir=None: [
         {"name": "credinet", "status": {"code": 0, "message": "ok"},
          "backup": [{"type": "full", "timestamp": {"stop": oldest}}]}])
@@ -268,8 +268,9 @@ def live_restore(cfg, monkeypatch, running=True, archiving=True, ready=0, oldest
 
 
 @pytest.mark.parametrize("running, archiving, ready, fragment", [
-    (False, True, 2, r"2 WAL segment\(s\) never archived"),
-    (True, False, 0, "without WAL archiving"),
+    (False, True, 2, "the WAL segment it was writing and 2 more never archived"),
+    (False, True, 0, "start the database to recover everything"),
+    (True, False, 0, "does not run the archiving image"),
 ])
 def test_latest_that_would_silently_drop_unarchived_data_is_refused(cfg, monkeypatch, running, archiving, ready,
                                                                      fragment):
@@ -333,10 +334,8 @@ def test_seeding_moves_the_offsite_copy_in_and_sets_the_old_repository_aside(cfg
     moved = []
     real_move = cmd.shutil.move
     monkeypatch.setattr(cmd.shutil, "move", lambda src, dst: moved.append(os.path.basename(src)) or real_move(src, dst))
-    monkeypatch.setattr(cmd.pitr, "seed_needed", lambda *_a: True)
-    monkeypatch.setattr(cmd, "repo_info", lambda _cfg, repo_dir=None: [])
     monkeypatch.setattr(cmd.job, "now", lambda _cfg: dt.datetime(2026, 12, 4, 10, 0, tzinfo=MX))
-    assert cmd.seed_local_repo(cfg, str(staging)) == cfg["repo_dir"]
+    cmd.seed_local_repo(cfg, str(staging))
     assert sorted(p.name for p in repo.iterdir()) == ["archive", "backup"]
     assert (repo / "backup" / "backup.info").read_text() == "backup"
     aside = tmp_path / "pgbackrest-set-aside-20261204T100000"
@@ -344,7 +343,51 @@ def test_seeding_moves_the_offsite_copy_in_and_sets_the_old_repository_aside(cfg
     assert moved[-2:] == ["archive", "backup"]  # backup/ (its info files) last
 
 
-def test_no_seeding_restores_from_the_fetched_copy(cfg, monkeypatch):
-    monkeypatch.setattr(cmd.pitr, "seed_needed", lambda *_a: False)
-    monkeypatch.setattr(cmd, "repo_info", lambda _cfg, repo_dir=None: [])
-    assert cmd.seed_local_repo(cfg, "/staging") == "/staging"
+@pytest.mark.parametrize("seed", [True, False])
+def test_latest_from_the_offsite_copy(cfg, monkeypatch, seed):
+    """Seeding (a rebuilt host) happens only after the swap; a local repository of the same
+    cluster has newer WAL than the copy, so `latest` from the copy is refused."""
+    seen = live_restore(cfg, monkeypatch)
+    order = []
+    monkeypatch.setattr(cmd, "stop_offsite_units", lambda _cfg: order.append("stop units"))
+    monkeypatch.setattr(cmd, "fetch_offsite", lambda _cfg: order.append("fetch") or "/staging")
+    monkeypatch.setattr(cmd.pitr, "seed_needed", lambda *_a: seed)
+    monkeypatch.setattr(cmd, "exec_pgbackrest", lambda *_a, **_kw: Proc(0))
+    monkeypatch.setattr(cmd, "restore_side", lambda _cfg, _t, repo_dir, *_a: order.append("restore from " + repo_dir)
+                        or ("fresh", "fresh-side", {}, "-"))
+    monkeypatch.setattr(cmd, "stop_side", lambda _name: None)
+    monkeypatch.setattr(cmd, "volume_exists", lambda _name: True)
+    monkeypatch.setattr(cmd, "trade_data", lambda *_a: order.append("swap"))
+    monkeypatch.setattr(cmd, "seed_local_repo", lambda _cfg, staging: order.append("seed " + staging))
+    monkeypatch.setattr(cmd, "start_stack", lambda *_a: order.append("start"))
+    monkeypatch.setattr(cmd.subprocess, "run", lambda *_a, **_kw: None)
+    monkeypatch.setattr(cmd.job, "Outcome", lambda *_a: argparse.Namespace(report=lambda: None))
+    monkeypatch.setattr(cmd.job, "message", lambda *_a, **_kw: "")
+    if not seed:
+        with pytest.raises(job.JobError, match="restore_from=local.*Nothing was changed"):
+            cmd.cmd_restore(cfg, restore_args("latest", source="offsite"))
+        assert order == ["stop units", "fetch"] and seen == []
+        return
+    assert cmd.cmd_restore(cfg, restore_args("latest", source="offsite")) == 0
+    assert order == ["stop units", "fetch", "restore from /staging", "swap", "seed /staging", "start"]
+
+
+def test_volumes_made_for_a_swap_that_never_began_are_removed(cfg, monkeypatch):
+    seen = live_restore(cfg, monkeypatch)
+    monkeypatch.setattr(cmd, "exec_pgbackrest", lambda *_a, **_kw: Proc(0))
+    monkeypatch.setattr(cmd, "restore_side", lambda *_a: ("fresh", "fresh-side", {}, "-"))
+    monkeypatch.setattr(cmd, "stop_side", lambda _name: None)
+    monkeypatch.setattr(cmd, "volume_exists", lambda _name: False)
+    answers = iter([["db1", "backend1"]])
+
+    def project_containers(_cfg, running_only):
+        for answer in answers:  # the first call answers, the one just before the swap fails
+            return answer
+        raise job.JobError("docker ps failed")
+
+    monkeypatch.setattr(cmd, "project_containers", project_containers)
+    monkeypatch.setattr(cmd, "start_stack", lambda *_a: None)
+    with pytest.raises(job.JobError, match="docker ps failed"):
+        cmd.cmd_restore(cfg, restore_args("2026-12-04 09:00:00"))
+    removed = [a[3] for a in seen if a[:3] == ("volume", "rm", "-f")]
+    assert removed == ["fresh", "credinet-before-pitr-20261204T100000", "credinet_pgdata"]

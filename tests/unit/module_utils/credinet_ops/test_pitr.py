@@ -208,18 +208,26 @@ def test_window_error(target, info, fragment):
     assert (error is None) if fragment is None else (fragment in error)
 
 
-@pytest.mark.parametrize("running, archiving, ready, discard, fragment", [
-    (True, True, 0, False, None),            # the restore archives the last segment itself
-    (True, False, 0, False, "without WAL archiving"),
-    (True, False, 0, True, None),
-    (False, True, 0, False, None),           # stopped, everything archived
-    (False, True, 3, False, "3 WAL segment(s) never archived"),
-    (False, False, 1, False, "restore_discard_unarchived=true"),
-    (False, True, 3, True, None),            # the operator says the live data is lost
+@pytest.mark.parametrize("container, running, archiving, data, ready, discard, fragment", [
+    (True, True, True, False, 0, False, None),          # the restore archives the last segment itself
+    (True, True, False, False, 0, False, "does not run the archiving image"),
+    (True, False, False, True, 0, False, "does not run the archiving image"),  # stopped, never archived
+    (True, True, False, False, 0, True, None),
+    (True, False, True, True, 0, False, "start the database to recover everything"),  # the segment being written
+    (True, False, True, True, 3, False, "and 3 more never archived"),
+    (True, False, True, False, 0, False, None),          # its volume is gone (a dead disk)
+    (False, False, False, False, 0, False, None),        # a rebuilt host without the stack
+    (True, False, True, True, 3, True, None),            # the operator says the live data is lost
 ])
-def test_latest_error(running, archiving, ready, discard, fragment):
-    error = pitr.latest_error(running, archiving, ready, discard)
+def test_latest_error(container, running, archiving, data, ready, discard, fragment):
+    error = pitr.latest_error(container, running, archiving, data, ready, discard)
     assert (error is None) if fragment is None else (fragment in error)
+
+
+@pytest.mark.parametrize("seed, discard, refused", [(True, False, False), (False, False, True), (False, True, False)])
+def test_offsite_latest_error(seed, discard, refused):
+    error = pitr.offsite_latest_error(seed, discard)
+    assert bool(error) == refused and (not error or "restore_from=local" in error)
 
 
 BACKUP_INFO = """[backrest]
