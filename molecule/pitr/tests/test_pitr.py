@@ -107,9 +107,10 @@ def test_bad_input_and_an_unallowed_restart_change_nothing(host, playbook, scena
     assert "needs one restart of the database" in held.flat
     assert (db_id(host), host.file(OVERRIDE).sha256sum) == before
     assert sql(host, "SHOW archive_timeout") == "50s"
-    for target in ("2026-13-01 10:00:00", "mañana", "2999-01-01 00:00:00"):
+    for target in ("2026-13-01 10:00:00", "mañana", "2999-01-01 00:00:00", "2020-01-01 00:00:00"):
         refused = restore(playbook, target)
         assert refused.rc != 0 and "Nothing was changed." in refused.flat, refused.output[-3000:]
+    assert "before the oldest backup" in refused.flat  # pgBackRest would have used its newest backup
     assert db_id(host) == before[0]
 
 
