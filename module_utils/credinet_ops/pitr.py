@@ -106,6 +106,35 @@ def info_backup_labels(text):
     return set(re.findall(r"^([0-9]{8}-[0-9]{6}F(?:_[0-9]{8}-[0-9]{6}[DI])?)=", found.group(1), re.M)) if found else set()
 
 
+def info_archive_floor(text):
+    """The oldest `backup-archive-start` WAL segment among the backups a backup.info lists (None:
+    none): what pgBackRest's archive retention keeps from."""
+    found = re.search(r"^\[backup:current\]\s*$(.*?)(?=^\[|\Z)", text or "", re.M | re.S)
+    starts = re.findall(r'"backup-archive-start":"([0-9A-F]{24})"', found.group(1)) if found else []
+    return min(starts, default=None)
+
+
+WAL_FILE = re.compile(r"^archive/[^/]+/[^/]+/[0-9A-F]{16}/([0-9A-F]{24})-[0-9a-f]{40}(\.[a-z0-9]+)?$")
+
+
+def prune_deletions(missing_here, stanza, expired, archive_floor):
+    """Which remote files missing here a prune may delete: those pgBackRest's retention removed
+    (files of `expired` backup labels, WAL segments older than the oldest kept backup's start),
+    never a file a kept backup may need (its folder, newer WAL, history and info files).
+    Returns (delete, keep), both sorted."""
+    delete, keep = [], []
+    for path in sorted(missing_here):
+        parts = path.split("/")
+        wal = WAL_FILE.match(path)
+        if parts[:2] == ["backup", stanza] and len(parts) > 3 and parts[2] in expired:
+            delete.append(path)
+        elif wal and parts[1] == stanza and archive_floor and wal.group(1) < archive_floor:
+            delete.append(path)
+        else:
+            keep.append(path)
+    return delete, keep
+
+
 def offsite_history_errors(local, remote, retention_full):
     """Why the local repository's backup.info must not replace the offsite one (labels of both),
     or []. Remote backups missing here are fine only when pgBackRest's retention removed them:

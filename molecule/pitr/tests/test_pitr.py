@@ -257,3 +257,21 @@ def test_the_drill_restores_the_newest_point_into_a_throwaway_container(host, pl
     drills = host.check_output("docker volume ls -q --filter label=credinet.pitr=1 --filter name=pitr-drill")
     assert drills == ""
     assert metric(host, "credinet_pitr_drill_last_success_timestamp_seconds") > time.time() - 600
+
+
+RCLONE = "rclone --config /etc/credinet/rclone.conf "
+
+
+def test_the_offsite_prune_removes_only_what_retention_removed(host):
+    """Planted offsite: a WAL segment older than every kept backup (what expire removes) and a file
+    of a kept backup that is missing here (lost, not expired). The prune removes the first only."""
+    local = host.check_output("cd %s && ls archive/credinet && ls backup/credinet | grep -E 'F$' | head -1" % REPO).split()
+    old_wal = "archive/credinet/%s/0000000100000000/000000010000000000000000-%s.zst" % (local[0], "0" * 40)
+    lost = "backup/credinet/%s/pg_data/planted-lost.zst" % local[1]
+    for path in (old_wal, lost):
+        host.check_output("echo planted | " + RCLONE + "rcat offsite:pgbackrest/" + path)
+    host.check_output("credinet-pitr offsite --prune")
+    listed = host.check_output(RCLONE + "lsf -R --files-only offsite:pgbackrest").splitlines()
+    assert old_wal not in listed
+    assert lost in listed
+    host.check_output(RCLONE + "deletefile offsite:pgbackrest/" + lost)

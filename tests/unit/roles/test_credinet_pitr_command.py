@@ -142,15 +142,24 @@ def test_offsite_copies_data_before_info_and_prunes_only_when_asked(cfg, monkeyp
     (info_dir / "backup.info").write_text(BACKUP_INFO % (111, FULL))
     seen = []
 
+    expired, lost = "20261122-013001F/backup.manifest", FULL + "/pg_data/base/1/123.zst"
+
     def rclone(argv, **_kw):
         seen.append(argv[3:])
+        if argv[3] == "cat":  # the offsite backup.info: it still lists a backup retention expired here
+            return Proc(0, (BACKUP_INFO % (111, FULL + "={}\n20261122-013001F")).encode())
+        if argv[3] == "lsf":
+            return Proc(0, ("backup/credinet/%s\nbackup/credinet/%s\n" % (expired, lost)).encode())
+        if argv[3] == "delete":
+            deleted.append(Path(argv[-1]).read_text())
+            return Proc(0)
         if argv[3] == "copy" and argv[4] == cfg["repo_dir"]:
             # A backup finishing while the data files go up: its info must not go up this time.
-            (info_dir / "backup.info").write_text(BACKUP_INFO % (111, FULL + "\n20261206-013001F={}"))
+            (info_dir / "backup.info").write_text(BACKUP_INFO % (111, FULL + "={}\n20261206-013001F"))
         else:
             uploaded.append((Path(argv[4]) / "backup" / "credinet" / "backup.info").read_text())
 
-    uploaded = []
+    uploaded, deleted = [], []
     monkeypatch.setattr(cmd.pg, "run", rclone)
     cmd.cmd_offsite(cfg, argparse.Namespace(prune=False))
     assert [c[0] for c in seen] == ["copy", "copy"]
@@ -158,8 +167,10 @@ def test_offsite_copies_data_before_info_and_prunes_only_when_asked(cfg, monkeyp
     assert "20261206-013001F" not in uploaded[0]
     seen.clear()
     cmd.cmd_offsite(cfg, argparse.Namespace(prune=True))
-    assert [c[0] for c in seen] == ["copy", "sync", "copy"]
-    assert "*.pgbackrest.tmp" in seen[1] and "*.info" in seen[1]
+    assert [c[0] for c in seen] == ["copy", "cat", "lsf", "delete", "copy"]
+    # Only the expired backup's file goes; a kept backup's file missing here (lost, not expired) stays.
+    assert deleted == ["backup/credinet/%s\n" % expired]
+    assert list(Path(cfg["state_dir"]).glob("pitr-prune-*")) == []
     assert list(Path(cfg["state_dir"]).glob("pitr-info-*")) == []  # the snapshot is removed
     state = json.loads((Path(cfg["state_dir"]) / "pitr-offsite.json").read_text())
     assert state["last_success"] > 0

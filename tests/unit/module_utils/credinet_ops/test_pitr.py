@@ -273,3 +273,42 @@ F4 = "20261206-013001F"
 def test_offsite_history_errors(local, remote, fragment):
     errors = pitr.offsite_history_errors(local, remote, 2)
     assert (errors == []) if fragment is None else any(fragment in e for e in errors)
+
+
+def test_info_archive_floor():
+    text = ('[backup:current]\n'
+            '20261122-031501F={"backup-archive-start":"000000010000000000000010","backup-archive-stop":"000000010000000000000011"}\n'
+            '20261129-031501F={"backup-archive-start":"000000020000000000000030"}\n\n[db]\ndb-id=1\n')
+    assert pitr.info_archive_floor(text) == "000000010000000000000010"
+    assert pitr.info_archive_floor("[backup:current]\n") is None
+    assert pitr.info_archive_floor(None) is None
+
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+WAL_DIR = "archive/credinet/17-1/0000000100000000/"
+
+
+@pytest.mark.parametrize("path, deleted", [
+    ("backup/credinet/20261115-031501F/backup.manifest", True),                     # an expired full
+    ("backup/credinet/20261115-031501F_20261116-031501D/pg_data/base/1/123.zst", True),  # its diff
+    ("backup/credinet/20261122-031501F/pg_data/base/1/123.zst", False),             # a kept backup's file lost here
+    ("backup/credinet/backup.history/2026/20261115-031501F.manifest.gz", False),
+    ("backup/credinet/backup.info", False),
+    ("backup/other/20261115-031501F/backup.manifest", False),                       # another stanza
+    (WAL_DIR + "00000001000000000000000F-%s.zst" % SHA, True),                      # older than the oldest start
+    (WAL_DIR + "000000010000000000000010-%s.zst" % SHA, False),                     # the oldest start itself
+    (WAL_DIR + "000000010000000000000011-%s.zst" % SHA, False),                     # newer WAL lost here
+    (WAL_DIR + "00000001000000000000000F-%s" % SHA, True),                          # uncompressed
+    ("archive/credinet/17-1/00000002.history", False),
+    ("archive/credinet/archive.info", False),
+    ("archive/credinet/17-1/0000000100000000/00000001000000000000000F.partial", False),  # unknown shape
+])
+def test_prune_deletions(path, deleted):
+    delete, keep = pitr.prune_deletions({path}, "credinet", {"20261115-031501F", "20261115-031501F_20261116-031501D"},
+                                        "000000010000000000000010")
+    assert (delete, keep) == (([path], []) if deleted else ([], [path]))
+
+
+def test_prune_deletes_no_wal_without_a_floor():
+    path = WAL_DIR + "00000001000000000000000F-%s.zst" % SHA
+    assert pitr.prune_deletions({path}, "credinet", set(), None) == ([], [path])
