@@ -124,15 +124,16 @@ def prune_deletions(missing_here, stanza, expired, archive_floor):
     Returns (delete, keep), both sorted."""
     delete, keep = [], []
     for path in sorted(missing_here):
-        parts = path.split("/")
-        wal = WAL_FILE.match(path)
-        if parts[:2] == ["backup", stanza] and len(parts) > 3 and parts[2] in expired:
-            delete.append(path)
-        elif wal and parts[1] == stanza and archive_floor and wal.group(1) < archive_floor:
-            delete.append(path)
-        else:
-            keep.append(path)
+        (delete if _expired_file(path, stanza, expired, archive_floor) else keep).append(path)
     return delete, keep
+
+
+def _expired_file(path, stanza, expired, archive_floor):
+    parts = path.split("/")
+    if parts[:2] == ["backup", stanza] and len(parts) > 3:
+        return parts[2] in expired
+    wal = WAL_FILE.match(path)
+    return bool(wal and parts[1] == stanza and archive_floor and wal.group(1) < archive_floor)
 
 
 def offsite_history_errors(local, remote, retention_full):
