@@ -102,16 +102,14 @@ def full_label(label):
 
 def info_backup_labels(text):
     """Labels of the [backup:current] section of a backup.info file's text (empty: none)."""
-    found = re.search(r"^\[backup:current\]\s*$(.*?)(?=^\[|\Z)", text or "", re.M | re.S)
-    return set(re.findall(r"^([0-9]{8}-[0-9]{6}F(?:_[0-9]{8}-[0-9]{6}[DI])?)=", found.group(1), re.M)) if found else set()
+    return set(re.findall(r"^([0-9]{8}-[0-9]{6}F(?:_[0-9]{8}-[0-9]{6}[DI])?)=", info_section(text, "backup:current"), re.M))
 
 
 def info_archive_floor(text):
     """The oldest `backup-archive-start` WAL segment among the backups a backup.info lists (None:
     none): what pgBackRest's archive retention keeps from."""
-    found = re.search(r"^\[backup:current\]\s*$(.*?)(?=^\[|\Z)", text or "", re.M | re.S)
-    starts = re.findall(r'"backup-archive-start":"([0-9A-F]{24})"', found.group(1)) if found else []
-    return min(starts, default=None)
+    return min(re.findall(r'"backup-archive-start":"([0-9A-F]{24})"', info_section(text, "backup:current")),
+               default=None)
 
 
 WAL_FILE = re.compile(r"^archive/[^/]+/[^/]+/[0-9A-F]{16}/([0-9A-F]{24})-[0-9a-f]{40}(\.[a-z0-9]+)?$")
@@ -244,9 +242,14 @@ def volume_name(prefix, purpose, when):
 
 def info_system_id(text):
     """db-system-id of a pgBackRest backup.info / archive.info file's [db] section (None: absent)."""
-    found = re.search(r"^\[db\]\s*$(.*?)(?=^\[|\Z)", text or "", re.M | re.S)
-    value = re.search(r"^db-system-id=([0-9]+)\s*$", found.group(1), re.M) if found else None
+    value = re.search(r"^db-system-id=([0-9]+)\s*$", info_section(text, "db"), re.M)
     return int(value.group(1)) if value else None
+
+
+def info_section(text, name):
+    """The body of section [name] of a pgBackRest info file's text ('' when absent)."""
+    found = re.search(r"^\[%s\]\s*$(.*?)(?=^\[|\Z)" % re.escape(name), text or "", re.M | re.S)
+    return found.group(1) if found else ""
 
 
 def metrics(summary, archiver, offsite_success, drill_success, db_running, now, active=True):
