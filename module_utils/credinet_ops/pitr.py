@@ -115,21 +115,35 @@ def info_archive_floor(text):
 WAL_FILE = re.compile(r"^archive/[^/]+/[^/]+/[0-9A-F]{16}/([0-9A-F]{24})-[0-9a-f]{40}(\.[a-z0-9]+)?$")
 
 
-def prune_deletions(missing_here, stanza, expired, archive_floor):
+LABEL = re.compile(r"^[0-9]{8}-[0-9]{6}F(?:_[0-9]{8}-[0-9]{6}[DI])?$")
+
+
+def expired_before(local_labels, retention_full):
+    """The oldest full backup kept here when retention has had reason to expire older ones
+    (retention_full fulls kept), else None: a repository with fewer fulls expired nothing."""
+    fulls = sorted(label for label in local_labels if label.endswith("F"))
+    return fulls[0] if len(fulls) >= retention_full else None
+
+
+def prune_deletions(missing_here, stanza, local_labels, retention_full, archive_floor):
     """Which remote files missing here a prune may delete: those pgBackRest's retention removed
-    (files of `expired` backup labels, WAL segments older than the oldest kept backup's start),
-    never a file a kept backup may need (its folder, newer WAL, history and info files).
+    (folders of backups older than the oldest full kept here and no longer listed here, WAL
+    segments older than the oldest kept backup's start), never a file a kept backup may need
+    (its folder, newer WAL, history and info files). Decided from the local repository alone:
+    the 5-minute copies have already replaced the offsite backup.info.
     Returns (delete, keep), both sorted."""
+    before = expired_before(local_labels, retention_full)
     delete, keep = [], []
     for path in sorted(missing_here):
-        (delete if _expired_file(path, stanza, expired, archive_floor) else keep).append(path)
+        (delete if _expired_file(path, stanza, local_labels, before, archive_floor) else keep).append(path)
     return delete, keep
 
 
-def _expired_file(path, stanza, expired, archive_floor):
+def _expired_file(path, stanza, local_labels, before, archive_floor):
     parts = path.split("/")
     if parts[:2] == ["backup", stanza] and len(parts) > 3:
-        return parts[2] in expired
+        label = parts[2]
+        return bool(before and LABEL.match(label) and label not in local_labels and full_label(label) < before)
     wal = WAL_FILE.match(path)
     return bool(wal and parts[1] == stanza and archive_floor and wal.group(1) < archive_floor)
 

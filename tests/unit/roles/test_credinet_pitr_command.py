@@ -146,8 +146,6 @@ def test_offsite_copies_data_before_info_and_prunes_only_when_asked(cfg, monkeyp
 
     def rclone(argv, **_kw):
         seen.append(argv[3:])
-        if argv[3] == "cat":  # the offsite backup.info: it still lists a backup retention expired here
-            return Proc(0, (BACKUP_INFO % (111, FULL + "={}\n20261122-013001F")).encode())
         if argv[3] == "lsf":
             return Proc(0, ("backup/credinet/%s\nbackup/credinet/%s\n" % (expired, lost)).encode())
         if argv[3] == "delete":
@@ -167,8 +165,10 @@ def test_offsite_copies_data_before_info_and_prunes_only_when_asked(cfg, monkeyp
     assert "20261206-013001F" not in uploaded[0]
     seen.clear()
     cmd.cmd_offsite(cfg, argparse.Namespace(prune=True))
-    assert [c[0] for c in seen] == ["copy", "cat", "lsf", "delete", "copy"]
-    # Only the expired backup's file goes; a kept backup's file missing here (lost, not expired) stays.
+    assert [c[0] for c in seen] == ["copy", "lsf", "delete", "copy"]
+    # Two fulls here now (retention 2): only the older, expired backup's file goes; a kept backup's
+    # file missing here (lost, not expired) stays. The offsite backup.info is not consulted: the
+    # 5-minute copies have replaced it long before the daily prune.
     assert deleted == ["backup/credinet/%s\n" % expired]
     assert list(Path(cfg["state_dir"]).glob("pitr-prune-*")) == []
     assert list(Path(cfg["state_dir"]).glob("pitr-info-*")) == []  # the snapshot is removed

@@ -288,12 +288,18 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 WAL_DIR = "archive/credinet/17-1/0000000100000000/"
 
 
+KEPT = {"20261122-031501F", "20261122-031501F_20261123-031501D", "20261129-031501F"}
+
+
 @pytest.mark.parametrize("path, deleted", [
     ("backup/credinet/20261115-031501F/backup.manifest", True),                     # an expired full
     ("backup/credinet/20261115-031501F_20261116-031501D/pg_data/base/1/123.zst", True),  # its diff
     ("backup/credinet/20261122-031501F/pg_data/base/1/123.zst", False),             # a kept backup's file lost here
+    ("backup/credinet/20261122-031501F_20261124-031501D/backup.manifest", False),   # a diff of a kept full lost here
+    ("backup/credinet/20261130-031501F/backup.manifest", False),                    # newer than the oldest kept: lost
     ("backup/credinet/backup.history/2026/20261115-031501F.manifest.gz", False),
     ("backup/credinet/backup.info", False),
+    ("backup/credinet/not-a-label/x", False),
     ("backup/other/20261115-031501F/backup.manifest", False),                       # another stanza
     (WAL_DIR + "00000001000000000000000F-%s.zst" % SHA, True),                      # older than the oldest start
     (WAL_DIR + "000000010000000000000010-%s.zst" % SHA, False),                     # the oldest start itself
@@ -301,14 +307,19 @@ WAL_DIR = "archive/credinet/17-1/0000000100000000/"
     (WAL_DIR + "00000001000000000000000F-%s" % SHA, True),                          # uncompressed
     ("archive/credinet/17-1/00000002.history", False),
     ("archive/credinet/archive.info", False),
-    ("archive/credinet/17-1/0000000100000000/00000001000000000000000F.partial", False),  # unknown shape
+    (WAL_DIR + "00000001000000000000000F.00000028.backup", False),                  # unknown shape: kept
 ])
 def test_prune_deletions(path, deleted):
-    delete, keep = pitr.prune_deletions({path}, "credinet", {"20261115-031501F", "20261115-031501F_20261116-031501D"},
-                                        "000000010000000000000010")
+    delete, keep = pitr.prune_deletions({path}, "credinet", KEPT, 2, "000000010000000000000010")
     assert (delete, keep) == (([path], []) if deleted else ([], [path]))
+
+
+def test_prune_deletes_no_backup_folder_before_retention_had_reason_to():
+    """One full here (a young or rebuilt repository): nothing was expired, an older folder offsite is kept."""
+    path = "backup/credinet/20261115-031501F/backup.manifest"
+    assert pitr.prune_deletions({path}, "credinet", {"20261129-031501F"}, 2, None) == ([], [path])
 
 
 def test_prune_deletes_no_wal_without_a_floor():
     path = WAL_DIR + "00000001000000000000000F-%s.zst" % SHA
-    assert pitr.prune_deletions({path}, "credinet", set(), None) == ([], [path])
+    assert pitr.prune_deletions({path}, "credinet", KEPT, 2, None) == ([], [path])
