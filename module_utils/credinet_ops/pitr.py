@@ -5,6 +5,7 @@ pg_stat_archiver say about the recovery window and archiving (as textfile metric
 two Docker volumes can trade their data directories by rename.
 """
 import datetime as dt
+import json
 import os
 import re
 
@@ -105,14 +106,24 @@ def info_backup_labels(text):
     return set(re.findall(r"^([0-9]{8}-[0-9]{6}F(?:_[0-9]{8}-[0-9]{6}[DI])?)=", info_section(text, "backup:current"), re.M))
 
 
-def info_archive_floor(text):
-    """The oldest `backup-archive-start` WAL segment among the backups a backup.info lists (None:
-    none): what pgBackRest's archive retention keeps from."""
-    return min(re.findall(r'"backup-archive-start":"([0-9A-F]{24})"', info_section(text, "backup:current")),
-               default=None)
+def info_archive_floors(text):
+    """{db-id: oldest `backup-archive-start` WAL segment} of the backups a backup.info lists: what
+    pgBackRest's archive retention keeps from, per archive id (`<pg version>-<db-id>` folder)."""
+    floors = {}
+    for value in re.findall(r"^[0-9]{8}-[0-9]{6}F\S*?=(\{.*\})\s*$", info_section(text, "backup:current"), re.M):
+        try:
+            backup = json.loads(value)
+        except ValueError:
+            continue
+        start, db_id = backup.get("backup-archive-start"), backup.get("db-id")
+        if isinstance(start, str) and re.fullmatch(r"[0-9A-F]{24}", start) and isinstance(db_id, int):
+            floors[db_id] = min(floors.get(db_id, start), start)
+    return floors
 
 
-WAL_FILE = re.compile(r"^archive/[^/]+/[^/]+/[0-9A-F]{16}/([0-9A-F]{24})-[0-9a-f]{40}(\.[a-z0-9]+)?$")
+# A file of the WAL archive named after a segment: the segment itself (-<sha1>[.ext]), its
+# .partial, a backup's .backup label file. Group 1: archive id's db-id; group 2: the segment.
+WAL_FILE = re.compile(r"^archive/[^/]+/[^/]+-([0-9]+)/[0-9A-F]{16}/([0-9A-F]{24})[.-][^/]*$")
 
 
 LABEL = re.compile(r"^[0-9]{8}-[0-9]{6}F(?:_[0-9]{8}-[0-9]{6}[DI])?$")
@@ -125,27 +136,31 @@ def expired_before(local_labels, retention_full):
     return fulls[0] if len(fulls) >= retention_full else None
 
 
-def prune_deletions(missing_here, stanza, local_labels, retention_full, archive_floor):
+def prune_deletions(missing_here, stanza, local_labels, retention_full, archive_floors):
     """Which remote files missing here a prune may delete: those pgBackRest's retention removed
     (folders of backups older than the oldest full kept here and no longer listed here, WAL
-    segments older than the oldest kept backup's start), never a file a kept backup may need
-    (its folder, newer WAL, history and info files). Decided from the local repository alone:
+    segments older than the oldest kept backup's start of the same archive id), never a file a
+    kept backup may need (its folder, newer WAL, WAL of an archive id no kept backup uses,
+    history and info files). Decided from the local repository alone:
     the 5-minute copies have already replaced the offsite backup.info.
     Returns (delete, keep), both sorted."""
     before = expired_before(local_labels, retention_full)
     delete, keep = [], []
     for path in sorted(missing_here):
-        (delete if _expired_file(path, stanza, local_labels, before, archive_floor) else keep).append(path)
+        (delete if _expired_file(path, stanza, local_labels, before, archive_floors) else keep).append(path)
     return delete, keep
 
 
-def _expired_file(path, stanza, local_labels, before, archive_floor):
+def _expired_file(path, stanza, local_labels, before, archive_floors):
     parts = path.split("/")
     if parts[:2] == ["backup", stanza] and len(parts) > 3:
         label = parts[2]
         return bool(before and LABEL.match(label) and label not in local_labels and full_label(label) < before)
     wal = WAL_FILE.match(path)
-    return bool(wal and parts[1] == stanza and archive_floor and wal.group(1) < archive_floor)
+    if not (wal and parts[1] == stanza):
+        return False
+    floor = archive_floors.get(int(wal.group(1)))
+    return bool(floor and wal.group(2) < floor)
 
 
 def offsite_history_errors(local, remote, retention_full):

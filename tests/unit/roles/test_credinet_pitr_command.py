@@ -155,6 +155,7 @@ def test_offsite_copies_data_before_info_and_prunes_only_when_asked(cfg, monkeyp
             # A backup finishing while the data files go up: its info must not go up this time.
             (info_dir / "backup.info").write_text(BACKUP_INFO % (111, FULL + "={}\n20261206-013001F"))
         else:
+            assert not (Path(argv[4]) / "prune.list").exists()  # the deletion list never goes offsite
             uploaded.append((Path(argv[4]) / "backup" / "credinet" / "backup.info").read_text())
 
     uploaded, deleted = [], []
@@ -170,7 +171,6 @@ def test_offsite_copies_data_before_info_and_prunes_only_when_asked(cfg, monkeyp
     # file missing here (lost, not expired) stays. The offsite backup.info is not consulted: the
     # 5-minute copies have replaced it long before the daily prune.
     assert deleted == ["backup/credinet/%s\n" % expired]
-    assert list(Path(cfg["state_dir"]).glob("pitr-prune-*")) == []
     assert list(Path(cfg["state_dir"]).glob("pitr-info-*")) == []  # the snapshot is removed
     state = json.loads((Path(cfg["state_dir"]) / "pitr-offsite.json").read_text())
     assert state["last_success"] > 0

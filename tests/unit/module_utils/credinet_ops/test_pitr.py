@@ -275,13 +275,16 @@ def test_offsite_history_errors(local, remote, fragment):
     assert (errors == []) if fragment is None else any(fragment in e for e in errors)
 
 
-def test_info_archive_floor():
+def test_info_archive_floors():
     text = ('[backup:current]\n'
-            '20261122-031501F={"backup-archive-start":"000000010000000000000010","backup-archive-stop":"000000010000000000000011"}\n'
-            '20261129-031501F={"backup-archive-start":"000000020000000000000030"}\n\n[db]\ndb-id=1\n')
-    assert pitr.info_archive_floor(text) == "000000010000000000000010"
-    assert pitr.info_archive_floor("[backup:current]\n") is None
-    assert pitr.info_archive_floor(None) is None
+            '20261122-031501F={"backup-archive-start":"000000010000000000000010","db-id":1}\n'
+            '20261122-031501F_20261123-031501D={"backup-archive-start":"00000001000000000000000C","db-id":1}\n'
+            '20261129-031501F={"backup-archive-start":"000000020000000000000030","db-id":2}\n'
+            '20261130-031501F={"backup-archive-start":"not-a-segment","db-id":2}\n'
+            '20261201-031501F={broken json\n\n[db]\ndb-id=2\n')
+    assert pitr.info_archive_floors(text) == {1: "00000001000000000000000C", 2: "000000020000000000000030"}
+    assert pitr.info_archive_floors("[backup:current]\n") == {}
+    assert pitr.info_archive_floors(None) == {}
 
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -307,19 +310,23 @@ KEPT = {"20261122-031501F", "20261122-031501F_20261123-031501D", "20261129-03150
     (WAL_DIR + "00000001000000000000000F-%s" % SHA, True),                          # uncompressed
     ("archive/credinet/17-1/00000002.history", False),
     ("archive/credinet/archive.info", False),
-    (WAL_DIR + "00000001000000000000000F.00000028.backup", False),                  # unknown shape: kept
+    (WAL_DIR + "00000001000000000000000F.00000028.backup", True),                   # a backup's label file
+    (WAL_DIR + "00000001000000000000000F.partial-%s.zst" % SHA, True),
+    (WAL_DIR + "000000010000000000000010.00000028.backup", False),
+    ("archive/credinet/17-2/0000000100000000/000000010000000000000001-%s.zst" % SHA, False),  # no kept backup's archive id
+    ("archive/credinet/17-1/0000000100000000/garbage", False),
 ])
 def test_prune_deletions(path, deleted):
-    delete, keep = pitr.prune_deletions({path}, "credinet", KEPT, 2, "000000010000000000000010")
+    delete, keep = pitr.prune_deletions({path}, "credinet", KEPT, 2, {1: "000000010000000000000010"})
     assert (delete, keep) == (([path], []) if deleted else ([], [path]))
 
 
 def test_prune_deletes_no_backup_folder_before_retention_had_reason_to():
     """One full here (a young or rebuilt repository): nothing was expired, an older folder offsite is kept."""
     path = "backup/credinet/20261115-031501F/backup.manifest"
-    assert pitr.prune_deletions({path}, "credinet", {"20261129-031501F"}, 2, None) == ([], [path])
+    assert pitr.prune_deletions({path}, "credinet", {"20261129-031501F"}, 2, {}) == ([], [path])
 
 
 def test_prune_deletes_no_wal_without_a_floor():
     path = WAL_DIR + "00000001000000000000000F-%s.zst" % SHA
-    assert pitr.prune_deletions({path}, "credinet", KEPT, 2, None) == ([], [path])
+    assert pitr.prune_deletions({path}, "credinet", KEPT, 2, {}) == ([], [path])
