@@ -16,6 +16,9 @@ TEMP_SUFFIX = ".pgbackrest.tmp"
 INFO_FILES = ("*.info", "*.info.copy")
 # Volume names the command creates: <prefix>-<purpose>-<YYYYmmddTHHMMSS>.
 VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# A pgBackRest backup label (a full, or a diff/incremental of one) and a WAL segment name.
+LABEL = re.compile(r"^[0-9]{8}-[0-9]{6}F(?:_[0-9]{8}-[0-9]{6}[DI])?$")
+SEGMENT = re.compile(r"[0-9A-F]{24}")
 
 
 class TargetError(ValueError):
@@ -106,27 +109,78 @@ def info_backup_labels(text):
     return set(re.findall(r"^([0-9]{8}-[0-9]{6}F(?:_[0-9]{8}-[0-9]{6}[DI])?)=", info_section(text, "backup:current"), re.M))
 
 
-def info_archive_floors(text):
-    """{db-id: oldest `backup-archive-start` WAL segment} of the backups a backup.info lists: what
-    pgBackRest's archive retention keeps from, per archive id (`<pg version>-<db-id>` folder)."""
+def archive_floors(text, made):
+    """{db-id: oldest WAL start segment} of the backups a backup.info lists: what pgBackRest's
+    archive retention keeps from, per archive id (`<pg version>-<db-id>` folder). For a backup
+    this host made, the start it recorded then (`made`: {label: (db-id, start)}); the info file is
+    writable by the database container. {} when any listed backup's start is unreadable: a floor
+    that skipped one would be too high and expose its WAL."""
     floors = {}
-    for value in re.findall(r"^[0-9]{8}-[0-9]{6}F\S*?=(\{.*\})\s*$", info_section(text, "backup:current"), re.M):
-        try:
-            backup = json.loads(value)
-        except ValueError:
+    for line in info_section(text, "backup:current").splitlines():
+        if not line.strip():
             continue
-        start, db_id = backup.get("backup-archive-start"), backup.get("db-id")
-        if isinstance(start, str) and re.fullmatch(r"[0-9A-F]{24}", start) and isinstance(db_id, int):
-            floors[db_id] = min(floors.get(db_id, start), start)
+        label, _, value = line.partition("=")
+        entry = (made.get(label) or _info_backup_start(value)) if LABEL.match(label) else None
+        if entry is None:
+            return {}
+        db_id, start = entry
+        floors[db_id] = min(floors.get(db_id, start), start)
     return floors
+
+
+def _info_backup_start(value):
+    """(db-id, backup-archive-start) of one backup.info entry's JSON, or None."""
+    try:
+        backup = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(backup, dict):
+        return None
+    start, db_id = backup.get("backup-archive-start"), backup.get("db-id")
+    return (db_id, start) if _is_segment(start) and _is_db_id(db_id) else None
+
+
+def _is_segment(name):
+    return isinstance(name, str) and SEGMENT.fullmatch(name) is not None
+
+
+def _is_db_id(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def new_backup(before, after, stanza, kind):
+    """The one backup of `kind` a backup run added (`pgbackrest info` JSON before and after it),
+    as {label, db_id, start}; None when there is not exactly one such backup or it is unreadable
+    (nothing is then recorded: the offsite prune counts only backups this host recorded)."""
+    known = {b.get("label") for b in stanza_backups(before, stanza)}
+    added = [b for b in stanza_backups(after, stanza) if b.get("label") not in known]
+    if len(added) != 1 or added[0].get("type") != kind:
+        return None
+    label = added[0].get("label")
+    start = (added[0].get("archive") or {}).get("start")
+    db_id = (added[0].get("database") or {}).get("id")
+    if not (isinstance(label, str) and LABEL.match(label) and _is_segment(start) and _is_db_id(db_id)):
+        return None
+    return {"label": label, "db_id": db_id, "start": start}
+
+
+def remember_backup(record, entry, keep=100):
+    """The record of backups this host made with `entry` added (the newest `keep`, by label)."""
+    entries = {e["label"]: e for e in record if isinstance(e, dict) and isinstance(e.get("label"), str)}
+    entries[entry["label"]] = entry
+    return [entries[label] for label in sorted(entries)][-keep:]
+
+
+def made_backups(record):
+    """{label: (db-id, start)} of a record of backups this host made (well-formed entries only)."""
+    return {e["label"]: (e["db_id"], e["start"]) for e in record if isinstance(e, dict)
+            and isinstance(e.get("label"), str) and LABEL.match(e["label"])
+            and _is_db_id(e.get("db_id")) and _is_segment(e.get("start"))}
 
 
 # A file of the WAL archive named after a segment: the segment itself (-<sha1>[.ext]), its
 # .partial, a backup's .backup label file. Group 1: archive id's db-id; group 2: the segment.
 WAL_FILE = re.compile(r"^archive/[^/]+/[^/]+-([0-9]+)/[0-9A-F]{16}/([0-9A-F]{24})[.-][^/]*$")
-
-
-LABEL = re.compile(r"^[0-9]{8}-[0-9]{6}F(?:_[0-9]{8}-[0-9]{6}[DI])?$")
 
 
 def expired_before(local_labels, retention_full):
@@ -136,15 +190,16 @@ def expired_before(local_labels, retention_full):
     return fulls[0] if len(fulls) >= retention_full else None
 
 
-def prune_deletions(missing_here, stanza, local_labels, retention_full, archive_floors):
+def prune_deletions(missing_here, stanza, local_labels, made_labels, retention_full, archive_floors):
     """Which remote files missing here a prune may delete: those pgBackRest's retention removed
     (folders of backups older than the oldest full kept here and no longer listed here, WAL
     segments older than the oldest kept backup's start of the same archive id), never a file a
     kept backup may need (its folder, newer WAL, WAL of an archive id no kept backup uses,
-    history and info files). Decided from the local repository alone:
-    the 5-minute copies have already replaced the offsite backup.info.
+    history and info files). Decided from the local repository alone (the 5-minute copies have
+    already replaced the offsite backup.info), counting toward retention only the fulls this
+    host recorded making (`made_labels`): a rewritten backup.info alone cannot expire anything.
     Returns (delete, keep), both sorted."""
-    before = expired_before(local_labels, retention_full)
+    before = expired_before(local_labels & made_labels, retention_full)
     delete, keep = [], []
     for path in sorted(missing_here):
         (delete if _expired_file(path, stanza, local_labels, before, archive_floors) else keep).append(path)
@@ -152,10 +207,14 @@ def prune_deletions(missing_here, stanza, local_labels, retention_full, archive_
 
 
 def _expired_file(path, stanza, local_labels, before, archive_floors):
+    """Whether retention removed `path`; nothing is expired while retention had no reason to
+    expire (`before` None: fewer recorded fulls than it keeps), WAL included."""
+    if not before:
+        return False
     parts = path.split("/")
     if parts[:2] == ["backup", stanza] and len(parts) > 3:
         label = parts[2]
-        return bool(before and LABEL.match(label) and label not in local_labels and full_label(label) < before)
+        return bool(LABEL.match(label) and label not in local_labels and full_label(label) < before)
     wal = WAL_FILE.match(path)
     if not (wal and parts[1] == stanza):
         return False
@@ -191,6 +250,12 @@ def stanza_info(info, stanza):
     return next((s for s in info if isinstance(s, dict) and s.get("name") == stanza), None)
 
 
+def stanza_backups(info, stanza):
+    """The backups (dicts) `pgbackrest info --output=json` lists for a stanza."""
+    backups = (stanza_info(info, stanza) or {}).get("backup")
+    return [b for b in backups if isinstance(b, dict)] if isinstance(backups, list) else []
+
+
 def backup_summary(info, stanza):
     """Recovery window and newest backups of a stanza: {full, diff, oldest, count, status}.
 
@@ -198,7 +263,7 @@ def backup_summary(info, stanza):
     earliest moment a restore can reach. A diff counts as a diff only (a full is newer base).
     """
     entry = stanza_info(info, stanza) or {}
-    backups = [b for b in entry.get("backup", []) if isinstance(b, dict)]
+    backups = stanza_backups(info, stanza)
 
     def stop(b):
         return int((b.get("timestamp") or {}).get("stop") or 0)

@@ -56,6 +56,16 @@ def wait_backups(host):
     raise AssertionError("the full backup after the restore did not end in 300 s")
 
 
+def pgbackrest_info(host):
+    return json.loads(host.check_output("docker exec -u postgres %s pgbackrest --stanza=credinet --output=json info"
+                                        % db_id(host)))[0]
+
+
+def recorded_fulls(host):
+    record = json.loads(host.file("/var/lib/credinet/pitr-backups-made.json").content_string)
+    return {b["label"] for b in record["backups"] if b["label"].endswith("F")}
+
+
 def metric(host, name):
     text = host.file(METRICS).content_string
     found = re.search(r"^%s\{[^}]*\} (\S+)$" % re.escape(name), text, re.M)
@@ -79,10 +89,10 @@ def test_archiving_is_on_with_the_override_role_app_applies(host):
     assert sql(host, "SHOW archive_timeout") == "50s"
     env = host.file("/home/jair/proyectos/credinet-v2/.env").content_string
     assert re.search(r"^COMPOSE_FILE=.*%s" % re.escape(OVERRIDE), env, re.M), env
-    info = json.loads(host.check_output("docker exec -u postgres %s pgbackrest --stanza=credinet --output=json info"
-                                        % db_id(host)))[0]
+    info = pgbackrest_info(host)
     assert info["status"]["code"] == 0, info["status"]
     assert [b["type"] for b in info["backup"]] == ["full"]
+    assert recorded_fulls(host) == {info["backup"][0]["label"]}  # made by this host: counts for the offsite prune
     repo = host.file(REPO)
     assert repo.mode == 0o700
     uid = host.check_output("docker exec %s id -u postgres" % db_id(host))
@@ -264,7 +274,15 @@ RCLONE = "rclone --config /etc/credinet/rclone.conf "
 
 def test_the_offsite_prune_removes_only_what_retention_removed(host):
     """Planted offsite: a WAL segment older than every kept backup (what expire removes) and a file
-    of a kept backup that is missing here (lost, not expired). The prune removes the first only."""
+    of a kept backup that is missing here (lost, not expired). The prune removes the first only, once
+    retention's fulls are ones this host recorded making (each full below adds one; the restores did too)."""
+    for _ in range(3):
+        kept_fulls = {b["label"] for b in pgbackrest_info(host)["backup"] if b["type"] == "full"}
+        if len(kept_fulls & recorded_fulls(host)) >= 3:  # pitr_retention_full
+            break
+        host.check_output("credinet-pitr backup --type full")
+    kept_fulls = {b["label"] for b in pgbackrest_info(host)["backup"] if b["type"] == "full"}
+    assert kept_fulls <= recorded_fulls(host) and len(kept_fulls) == 3, kept_fulls
     local = host.check_output("cd %s && ls archive/credinet && ls backup/credinet | grep -E 'F$' | head -1" % REPO).split()
     old_wal = "archive/credinet/%s/0000000100000000/000000010000000000000000-%s.zst" % (local[0], "0" * 40)
     lost = "backup/credinet/%s/pg_data/planted-lost.zst" % local[1]

@@ -136,7 +136,10 @@ def test_offsite_copies_data_before_info_and_prunes_only_when_asked(cfg, monkeyp
     monkeypatch.setattr(cmd, "write_metrics", lambda _cfg: None)
     monkeypatch.setattr(cmd, "live_db", lambda _cfg: ("c1", True))
     monkeypatch.setattr(cmd, "archiving_configured", lambda *_a: True)
-    monkeypatch.setattr(cmd, "offsite_guard", lambda *_a: None)
+    compared = [True]
+    monkeypatch.setattr(cmd, "offsite_guard", lambda *_a: compared[0])
+    record = [{"label": label, "db_id": 1, "start": "000000010000000000000010"} for label in (FULL, "20261206-013001F")]
+    cmd.write_state(cfg, cmd.MADE_RECORD, {"backups": record})
     info_dir = Path(cfg["repo_dir"]) / "backup" / "credinet"
     info_dir.mkdir(parents=True)
     (info_dir / "backup.info").write_text(BACKUP_INFO % (111, FULL))
@@ -174,6 +177,48 @@ def test_offsite_copies_data_before_info_and_prunes_only_when_asked(cfg, monkeyp
     assert list(Path(cfg["state_dir"]).glob("pitr-info-*")) == []  # the snapshot is removed
     state = json.loads((Path(cfg["state_dir"]) / "pitr-offsite.json").read_text())
     assert state["last_success"] > 0
+    # No offsite history compared before the copy (absent, unreadable): copied, nothing removed.
+    seen.clear()
+    compared[0] = False
+    cmd.cmd_offsite(cfg, argparse.Namespace(prune=True))
+    assert [c[0] for c in seen] == ["copy", "copy"]
+    # Fulls this host did not record making count for nothing: nothing removed.
+    seen.clear()
+    compared[0] = True
+    cmd.write_state(cfg, cmd.MADE_RECORD, {"backups": record[1:]})
+    cmd.cmd_offsite(cfg, argparse.Namespace(prune=True))
+    assert [c[0] for c in seen] == ["copy", "lsf", "copy"]
+
+
+def test_a_backup_run_records_the_one_backup_it_made(cfg, monkeypatch):
+    """Label and WAL start of the new backup go to root's state folder (the prune's source);
+    anything unclear (no info, several new labels) records nothing and fails no backup."""
+    def entry(label):
+        return {"label": label, "type": "full", "archive": {"start": "000000010000000000000010"}, "database": {"id": 1}}
+
+    infos = []
+    monkeypatch.setattr(cmd, "live_db", lambda _cfg: ("c1", True))
+    monkeypatch.setattr(cmd, "archiving_configured", lambda *_a: True)
+    monkeypatch.setattr(cmd, "write_metrics", lambda _cfg: None)
+    ran = []
+    monkeypatch.setattr(cmd, "exec_pgbackrest", lambda *a, **_kw: ran.append(a[2:]))
+
+    def repo_info(_cfg, repo_dir=None):
+        answer = infos.pop(0)
+        if answer is None:
+            raise job.JobError("boom")
+        return [{"name": "credinet", "backup": answer}]
+
+    monkeypatch.setattr(cmd, "repo_info", repo_info)
+    infos[:] = [[], [entry(FULL)]]
+    assert cmd.cmd_backup(cfg, argparse.Namespace(type="full")) == 0
+    infos[:] = [None, [entry(FULL), entry("20261206-013001F")]]
+    assert cmd.cmd_backup(cfg, argparse.Namespace(type="full")) == 0
+    infos[:] = [[entry(FULL)], [entry(FULL), entry("20261207-013001F"), entry("20261208-013001F")]]
+    assert cmd.cmd_backup(cfg, argparse.Namespace(type="full")) == 0
+    assert len(ran) == 3
+    record = cmd.read_state(cfg, cmd.MADE_RECORD)["backups"]
+    assert record == [{"label": FULL, "db_id": 1, "start": "000000010000000000000010"}]
 
 
 @pytest.mark.parametrize("command", ["backup", "check", "offsite"])
@@ -197,28 +242,30 @@ class Proc:
         self.returncode, self.stdout = rc, stdout
 
 
-@pytest.mark.parametrize(("answer", "refused"), [
-    (Proc(3), None),                                              # directory not found: nothing there yet
-    (Proc(4), None),                                              # file not found
-    (Proc(0, (BACKUP_INFO % (111, FULL)).encode()), None),        # the same history
-    (Proc(0, (INFO_FILE % 111).encode()), None),                  # no backup section yet
+@pytest.mark.parametrize(("answer", "outcome"), [
+    (Proc(3), False),                                             # directory not found: nothing there yet
+    (Proc(4), False),                                             # file not found
+    (Proc(0, (BACKUP_INFO % (111, FULL)).encode()), True),        # the same history: compared, a prune may follow
+    (Proc(0, (INFO_FILE % 111).encode()), False),                 # no backup section yet
+    (Proc(0, b"garbage"), False),                                 # nothing to compare with
     (Proc(0, (BACKUP_INFO % (222, FULL)).encode()), "another database cluster"),
     (Proc(1), "cannot read"),                                     # a rate limit is not "absent"
     (Proc(5), "cannot read"),
     # A wiped repository made again: the offsite one lists older backups retention did not remove.
     (Proc(0, (BACKUP_INFO % (111, "20261115-013001F={}\n20261122-013001F")).encode()), "no reason to remove"),
 ])
-def test_offsite_guard(cfg, monkeypatch, tmp_path, answer, refused):
+def test_offsite_guard(cfg, monkeypatch, tmp_path, answer, outcome):
+    """Refusals (a message), else whether the offsite history was compared (only then a prune)."""
     info_dir = tmp_path / "snap" / "backup" / "credinet"
     info_dir.mkdir(parents=True)
     (info_dir / "backup.info").write_text(BACKUP_INFO % (111, FULL))
     monkeypatch.setattr(cmd.pg, "run", lambda argv, **kw: answer)
-    if refused:
-        with pytest.raises(job.JobError, match=refused) as err:
+    if isinstance(outcome, str):
+        with pytest.raises(job.JobError, match=outcome) as err:
             cmd.offsite_guard(cfg, "offsite:pgbackrest", str(tmp_path / "snap"))
         assert "nothing copied or removed" in str(err.value)
     else:
-        cmd.offsite_guard(cfg, "offsite:pgbackrest", str(tmp_path / "snap"))
+        assert cmd.offsite_guard(cfg, "offsite:pgbackrest", str(tmp_path / "snap")) is outcome
 
 
 def test_check_config(tmp_path, cfg, capsys):

@@ -275,16 +275,83 @@ def test_offsite_history_errors(local, remote, fragment):
     assert (errors == []) if fragment is None else any(fragment in e for e in errors)
 
 
-def test_info_archive_floors():
-    text = ('[backup:current]\n'
-            '20261122-031501F={"backup-archive-start":"000000010000000000000010","db-id":1}\n'
-            '20261122-031501F_20261123-031501D={"backup-archive-start":"00000001000000000000000C","db-id":1}\n'
-            '20261129-031501F={"backup-archive-start":"000000020000000000000030","db-id":2}\n'
-            '20261130-031501F={"backup-archive-start":"not-a-segment","db-id":2}\n'
-            '20261201-031501F={broken json\n\n[db]\ndb-id=2\n')
-    assert pitr.info_archive_floors(text) == {1: "00000001000000000000000C", 2: "000000020000000000000030"}
-    assert pitr.info_archive_floors("[backup:current]\n") == {}
-    assert pitr.info_archive_floors(None) == {}
+INFO_ENTRIES = ('[backup:current]\n'
+                '20261122-031501F={"backup-archive-start":"000000010000000000000010","db-id":1}\n'
+                '20261122-031501F_20261123-031501D={"backup-archive-start":"00000001000000000000000C","db-id":1}\n'
+                '20261129-031501F={"backup-archive-start":"000000020000000000000030","db-id":2}\n'
+                '\n[db]\ndb-id=2\n')
+
+
+@pytest.mark.parametrize("extra, made, expected", [
+    ("", {}, {1: "00000001000000000000000C", 2: "000000020000000000000030"}),
+    # A start the container rewrote is replaced by the one recorded when the backup was made.
+    ("", {"20261122-031501F_20261123-031501D": (1, "00000001000000000000000E")},
+     {1: "00000001000000000000000E", 2: "000000020000000000000030"}),
+    # Any unreadable entry: no floor at all (skipping it would raise the floor over its WAL).
+    ('20261130-031501F={"backup-archive-start":"not-a-segment","db-id":2}\n', {}, {}),
+    ('20261130-031501F={"backup-archive-start":"000000020000000000000031","db-id":true}\n', {}, {}),
+    ("20261201-031501F={broken json\n", {}, {}),
+    ("20261201-031501F=[1]\n", {}, {}),
+    ("not-a-label=1\n", {}, {}),
+    # ... unless this host recorded it.
+    ("20261201-031501F={broken json\n", {"20261201-031501F": (2, "000000020000000000000040")},
+     {1: "00000001000000000000000C", 2: "000000020000000000000030"}),
+])
+def test_archive_floors(extra, made, expected):
+    text = INFO_ENTRIES.replace("\n\n[db]", "\n" + extra + "\n[db]")
+    assert pitr.archive_floors(text, made) == expected
+
+
+@pytest.mark.parametrize("text", [None, "", "[backup:current]\n", "[db]\ndb-id=1\n"])
+def test_archive_floors_of_no_backups(text):
+    assert pitr.archive_floors(text, {}) == {}
+
+
+def info_json(*backups):
+    return [{"name": "credinet", "backup": [dict(b) for b in backups]}]
+
+
+def made(label, kind="full", start="000000010000000000000010", db_id=1):
+    return {"label": label, "type": kind, "archive": {"start": start, "stop": start}, "database": {"id": db_id}}
+
+
+OLD_FULL = made("20261122-031501F")
+
+
+@pytest.mark.parametrize("after, kind, expected", [
+    ([OLD_FULL, made("20261129-031501F")], "full",
+     {"label": "20261129-031501F", "db_id": 1, "start": "000000010000000000000010"}),
+    ([OLD_FULL, made("20261122-031501F_20261123-031501D", "diff")], "diff",
+     {"label": "20261122-031501F_20261123-031501D", "db_id": 1, "start": "000000010000000000000010"}),
+    ([OLD_FULL], "full", None),                                                   # nothing new
+    ([OLD_FULL, made("20261129-031501F"), made("20261130-031501F")], "full", None),  # two new: forged
+    ([OLD_FULL, made("20261129-031501F", "diff")], "full", None),                 # not the asked type
+    ([OLD_FULL, made("20261129-031501F", start="nope")], "full", None),
+    ([OLD_FULL, made("20261129-031501F", db_id="1")], "full", None),
+    ([OLD_FULL, made("../../etc", "full")], "full", None),
+    ([OLD_FULL, {"label": "20261129-031501F", "type": "full"}], "full", None),
+])
+def test_new_backup(after, kind, expected):
+    assert pitr.new_backup(info_json(OLD_FULL), info_json(*after), "credinet", kind) == expected
+
+
+def test_new_backup_of_unreadable_info():
+    assert pitr.new_backup(None, "garbage", "credinet", "full") is None
+    assert pitr.new_backup([], [{"name": "credinet", "backup": "x"}], "credinet", "full") is None
+
+
+def test_remember_backup_keeps_the_newest_by_label_once_each():
+    entry = {"label": "20261129-031501F", "db_id": 1, "start": "000000010000000000000010"}
+    record = [dict(entry, label="20261%03d-031501F" % n) for n in range(120, 125)] + ["junk", {"label": 3}]
+    updated = pitr.remember_backup(record + [entry], entry, keep=3)
+    assert [e["label"] for e in updated] == ["20261123-031501F", "20261124-031501F", "20261129-031501F"]
+    assert pitr.remember_backup([], entry) == [entry]
+
+
+def test_made_backups_drops_malformed_entries():
+    good = {"label": "20261129-031501F", "db_id": 1, "start": "000000010000000000000010"}
+    record = [good, dict(good, label="x"), dict(good, db_id=True), dict(good, start="0"), "junk", {}]
+    assert pitr.made_backups(record) == {"20261129-031501F": (1, "000000010000000000000010")}
 
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -317,16 +384,35 @@ KEPT = {"20261122-031501F", "20261122-031501F_20261123-031501D", "20261129-03150
     ("archive/credinet/17-1/0000000100000000/garbage", False),
 ])
 def test_prune_deletions(path, deleted):
-    delete, keep = pitr.prune_deletions({path}, "credinet", KEPT, 2, {1: "000000010000000000000010"})
+    delete, keep = pitr.prune_deletions({path}, "credinet", KEPT, KEPT, 2, {1: "000000010000000000000010"})
     assert (delete, keep) == (([path], []) if deleted else ([], [path]))
 
 
 def test_prune_deletes_no_backup_folder_before_retention_had_reason_to():
     """One full here (a young or rebuilt repository): nothing was expired, an older folder offsite is kept."""
     path = "backup/credinet/20261115-031501F/backup.manifest"
-    assert pitr.prune_deletions({path}, "credinet", {"20261129-031501F"}, 2, {}) == ([], [path])
+    assert pitr.prune_deletions({path}, "credinet", {"20261129-031501F"}, KEPT, 2, {}) == ([], [path])
 
 
 def test_prune_deletes_no_wal_without_a_floor():
     path = WAL_DIR + "00000001000000000000000F-%s.zst" % SHA
-    assert pitr.prune_deletions({path}, "credinet", KEPT, 2, {}) == ([], [path])
+    assert pitr.prune_deletions({path}, "credinet", KEPT, KEPT, 2, {}) == ([], [path])
+
+
+def test_prune_deletes_no_wal_before_retention_had_reason_to():
+    """A rebuilt repository with one full (same cluster and archive id): the old WAL offsite is
+    what the moved-aside backups need, retention removed none of it."""
+    paths = {WAL_DIR + "000000010000000000000001-%s.zst" % SHA, "backup/credinet/20261115-031501F/backup.manifest"}
+    floors = {1: "000000010000000000000040"}
+    assert pitr.prune_deletions(paths, "credinet", {"20261129-031501F"}, KEPT, 2, floors) == ([], sorted(paths))
+
+
+def test_prune_counts_only_fulls_this_host_recorded():
+    """A backup.info rewritten in the database container lists newer fulls with a high WAL start:
+    they do not count toward retention, nothing goes offsite."""
+    forged = {"20261130-031501F", "20261201-031501F", "20261202-031501F"}
+    paths = {WAL_DIR + "00000001000000000000000F-%s.zst" % SHA, "backup/credinet/20261122-031501F/backup.manifest",
+             "backup/credinet/20261129-031501F/backup.manifest"}
+    floors = {1: "FFFFFFFFFFFFFFFFFFFFFFFF"}
+    assert pitr.prune_deletions(paths, "credinet", forged, KEPT, 2, floors) == ([], sorted(paths))
+    assert pitr.prune_deletions(paths, "credinet", forged | {"20261129-031501F"}, KEPT, 2, floors)[0] == []
