@@ -148,27 +148,39 @@ def _is_db_id(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def new_backup(before, after, stanza, kind):
-    """The one backup of `kind` a backup run added (`pgbackrest info` JSON before and after it),
-    as {label, db_id, start}; None when there is not exactly one such backup or it is unreadable
-    (nothing is then recorded: the offsite prune counts only backups this host recorded)."""
-    known = {b.get("label") for b in stanza_backups(before, stanza)}
+def new_backup(before, after, stanza, kind, nothing_recorded):
+    """The one backup a `kind` backup run added (`pgbackrest info` JSON before and after it), as
+    {label, db_id, start}; None when that is not clear, and nothing is recorded (the offsite prune
+    counts only recorded backups: a doubt keeps more offsite). Clear: exactly one new label, newer
+    than every label listed before; a full's on a full run (or on a diff run when no full was
+    listed and nothing recorded yet: pgBackRest makes a full then); a diff of a full listed
+    before, on a diff run. Both infos come from inside the database container: a lying one gets
+    one backup recorded per run, and a full only on a full run (weekly)."""
+    known = [b.get("label") for b in stanza_backups(before, stanza)]
     added = [b for b in stanza_backups(after, stanza) if b.get("label") not in known]
-    if len(added) != 1 or added[0].get("type") != kind:
+    if len(added) != 1:
         return None
     label = added[0].get("label")
     start = (added[0].get("archive") or {}).get("start")
     db_id = (added[0].get("database") or {}).get("id")
     if not (isinstance(label, str) and LABEL.match(label) and _is_segment(start) and _is_db_id(db_id)):
         return None
-    return {"label": label, "db_id": db_id, "start": start}
+    if not all(isinstance(k, str) and k < label for k in known):
+        return None
+    fulls = {k for k in known if k.endswith("F")}
+    if label.endswith("F"):
+        clear = kind == "full" or (nothing_recorded and not fulls)
+    else:
+        clear = kind == "diff" and label.endswith("D") and full_label(label) in fulls
+    return {"label": label, "db_id": db_id, "start": start} if clear else None
 
 
-def remember_backup(record, entry, keep=100):
-    """The record of backups this host made with `entry` added (the newest `keep`, by label)."""
-    entries = {e["label"]: e for e in record if isinstance(e, dict) and isinstance(e.get("label"), str)}
+def remember_backup(record, entry, listed):
+    """The record of backups this host made, with `entry` added and the backups no longer
+    `listed` (labels the repository lists now: retention expired the others) left out."""
+    entries = {e["label"]: e for e in record if isinstance(e, dict) and e.get("label") in listed}
     entries[entry["label"]] = entry
-    return [entries[label] for label in sorted(entries)][-keep:]
+    return [entries[label] for label in sorted(entries)]
 
 
 def made_backups(record):

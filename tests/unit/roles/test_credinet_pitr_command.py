@@ -187,38 +187,61 @@ def test_offsite_copies_data_before_info_and_prunes_only_when_asked(cfg, monkeyp
     compared[0] = True
     cmd.write_state(cfg, cmd.MADE_RECORD, {"backups": record[1:]})
     cmd.cmd_offsite(cfg, argparse.Namespace(prune=True))
-    assert [c[0] for c in seen] == ["copy", "lsf", "copy"]
+    assert [c[0] for c in seen] == ["copy", "copy"]
+    # An unreadable record is no record.
+    seen.clear()
+    (Path(cfg["state_dir"]) / cmd.MADE_RECORD).write_text('["not", "an object"]')
+    cmd.cmd_offsite(cfg, argparse.Namespace(prune=True))
+    assert [c[0] for c in seen] == ["copy", "copy"]
 
 
 def test_a_backup_run_records_the_one_backup_it_made(cfg, monkeypatch):
-    """Label and WAL start of the new backup go to root's state folder (the prune's source);
-    anything unclear (no info, several new labels) records nothing and fails no backup."""
+    """Label and WAL start of the new backup go to root's state folder (the prune's source), read
+    before and after the backup; anything unclear (no info, several new labels, a broken record)
+    records nothing and fails no backup; expired backups leave the record."""
     def entry(label):
         return {"label": label, "type": "full", "archive": {"start": "000000010000000000000010"}, "database": {"id": 1}}
 
-    infos = []
+    listed = []
     monkeypatch.setattr(cmd, "live_db", lambda _cfg: ("c1", True))
     monkeypatch.setattr(cmd, "archiving_configured", lambda *_a: True)
     monkeypatch.setattr(cmd, "write_metrics", lambda _cfg: None)
-    ran = []
-    monkeypatch.setattr(cmd, "exec_pgbackrest", lambda *a, **_kw: ran.append(a[2:]))
+
+    def backup(*a, **_kw):
+        if listed[0] is not None:
+            listed[0] = listed[0] + [entry(next_label.pop(0))]
 
     def repo_info(_cfg, repo_dir=None):
-        answer = infos.pop(0)
-        if answer is None:
+        if listed[0] is None:
             raise job.JobError("boom")
-        return [{"name": "credinet", "backup": answer}]
+        return [{"name": "credinet", "backup": list(listed[0])}]
 
+    monkeypatch.setattr(cmd, "exec_pgbackrest", backup)
     monkeypatch.setattr(cmd, "repo_info", repo_info)
-    infos[:] = [[], [entry(FULL)]]
-    assert cmd.cmd_backup(cfg, argparse.Namespace(type="full")) == 0
-    infos[:] = [None, [entry(FULL), entry("20261206-013001F")]]
-    assert cmd.cmd_backup(cfg, argparse.Namespace(type="full")) == 0
-    infos[:] = [[entry(FULL)], [entry(FULL), entry("20261207-013001F"), entry("20261208-013001F")]]
-    assert cmd.cmd_backup(cfg, argparse.Namespace(type="full")) == 0
-    assert len(ran) == 3
-    record = cmd.read_state(cfg, cmd.MADE_RECORD)["backups"]
-    assert record == [{"label": FULL, "db_id": 1, "start": "000000010000000000000010"}]
+
+    def run(before, labels):
+        listed[:] = [before]
+        next_label[:] = labels
+        assert cmd.cmd_backup(cfg, argparse.Namespace(type="full")) == 0
+
+    def recorded():
+        return [e["label"] for e in cmd.read_state(cfg, cmd.MADE_RECORD).get("backups", [])]
+
+    next_label = []
+    run([], [FULL])
+    assert recorded() == [FULL]
+    run(None, ["20261206-013001F"])                                  # no info: nothing recorded
+    assert recorded() == [FULL]
+    run([entry(FULL), entry("20261207-013001F")], ["20261208-013001F"])
+    assert recorded() == [FULL, "20261208-013001F"]
+    run([entry("20261208-013001F")], ["20261215-013001F"])           # FULL expired: it leaves the record
+    assert recorded() == ["20261208-013001F", "20261215-013001F"]
+    (Path(cfg["state_dir"]) / cmd.MADE_RECORD).write_text("{broken")
+    run([entry("20261215-013001F")], ["20261222-013001F"])
+    assert recorded() == ["20261222-013001F"]
+    (Path(cfg["state_dir"]) / cmd.MADE_RECORD).unlink()
+    (Path(cfg["state_dir"]) / cmd.MADE_RECORD).mkdir()             # unwritable: logged, the backup still passes
+    run([entry("20261222-013001F")], ["20261229-013001F"])
 
 
 @pytest.mark.parametrize("command", ["backup", "check", "offsite"])

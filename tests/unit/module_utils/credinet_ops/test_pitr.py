@@ -316,36 +316,46 @@ def made(label, kind="full", start="000000010000000000000010", db_id=1):
 
 
 OLD_FULL = made("20261122-031501F")
+FULL_ENTRY = {"label": "20261129-031501F", "db_id": 1, "start": "000000010000000000000010"}
+DIFF = "20261122-031501F_20261123-031501D"
 
 
-@pytest.mark.parametrize("after, kind, expected", [
-    ([OLD_FULL, made("20261129-031501F")], "full",
-     {"label": "20261129-031501F", "db_id": 1, "start": "000000010000000000000010"}),
-    ([OLD_FULL, made("20261122-031501F_20261123-031501D", "diff")], "diff",
-     {"label": "20261122-031501F_20261123-031501D", "db_id": 1, "start": "000000010000000000000010"}),
-    ([OLD_FULL], "full", None),                                                   # nothing new
-    ([OLD_FULL, made("20261129-031501F"), made("20261130-031501F")], "full", None),  # two new: forged
-    ([OLD_FULL, made("20261129-031501F", "diff")], "full", None),                 # not the asked type
-    ([OLD_FULL, made("20261129-031501F", start="nope")], "full", None),
-    ([OLD_FULL, made("20261129-031501F", db_id="1")], "full", None),
-    ([OLD_FULL, made("../../etc", "full")], "full", None),
-    ([OLD_FULL, {"label": "20261129-031501F", "type": "full"}], "full", None),
+@pytest.mark.parametrize("before, after, kind, expected", [
+    ([OLD_FULL], [OLD_FULL, made("20261129-031501F")], "full", FULL_ENTRY),
+    ([OLD_FULL], [OLD_FULL, made(DIFF, "diff")], "diff", dict(FULL_ENTRY, label=DIFF)),
+    ([OLD_FULL], [made("20261129-031501F")], "full", FULL_ENTRY),             # expire ran inside the backup
+    ([], [made("20261129-031501F")], "diff", FULL_ENTRY),                     # no full yet: pgBackRest made one
+    ([], [made("20261129-031501F")], "diff", "recorded"),                     # ... but a host that made one knows
+    ([OLD_FULL], [OLD_FULL], "full", None),                                   # nothing new
+    ([OLD_FULL], [OLD_FULL, made("20261129-031501F"), made("20261130-031501F")], "full", None),  # two new
+    ([OLD_FULL], [OLD_FULL, made("20261129-031501F")], "diff", None),         # a full on a diff run
+    ([OLD_FULL], [OLD_FULL, made(DIFF, "diff")], "full", None),               # a diff on a full run
+    ([OLD_FULL], [OLD_FULL, made("20261115-031501F_20261123-031501D", "diff")], "diff", None),  # of no listed full
+    ([OLD_FULL], [OLD_FULL, made("20261115-031501F")], "full", None),         # older than a listed one
+    ([OLD_FULL, {"type": "full"}], [OLD_FULL, {"type": "full"}, made("20261129-031501F")], "full", None),
+    ([OLD_FULL], [OLD_FULL, made("20261129-031501F", start="nope")], "full", None),
+    ([OLD_FULL], [OLD_FULL, made("20261129-031501F", db_id="1")], "full", None),
+    ([OLD_FULL], [OLD_FULL, made("../../etc")], "full", None),
+    ([OLD_FULL], [OLD_FULL, {"label": "20261129-031501F", "type": "full"}], "full", None),
 ])
-def test_new_backup(after, kind, expected):
-    assert pitr.new_backup(info_json(OLD_FULL), info_json(*after), "credinet", kind) == expected
+def test_new_backup(before, after, kind, expected):
+    first = expected != "recorded"
+    result = pitr.new_backup(info_json(*before), info_json(*after), "credinet", kind, nothing_recorded=first)
+    assert result == (expected if first else None)
 
 
 def test_new_backup_of_unreadable_info():
-    assert pitr.new_backup(None, "garbage", "credinet", "full") is None
-    assert pitr.new_backup([], [{"name": "credinet", "backup": "x"}], "credinet", "full") is None
+    assert pitr.new_backup(None, "garbage", "credinet", "full", True) is None
+    assert pitr.new_backup([], [{"name": "credinet", "backup": "x"}], "credinet", "full", True) is None
 
 
-def test_remember_backup_keeps_the_newest_by_label_once_each():
-    entry = {"label": "20261129-031501F", "db_id": 1, "start": "000000010000000000000010"}
-    record = [dict(entry, label="20261%03d-031501F" % n) for n in range(120, 125)] + ["junk", {"label": 3}]
-    updated = pitr.remember_backup(record + [entry], entry, keep=3)
+def test_remember_backup_keeps_listed_backups_once_each():
+    older = [dict(FULL_ENTRY, label="20261%03d-031501F" % n) for n in range(120, 125)]
+    record = older + ["junk", {"label": 3}, FULL_ENTRY]
+    listed = {"20261123-031501F", "20261124-031501F", FULL_ENTRY["label"]}
+    updated = pitr.remember_backup(record, FULL_ENTRY, listed)
     assert [e["label"] for e in updated] == ["20261123-031501F", "20261124-031501F", "20261129-031501F"]
-    assert pitr.remember_backup([], entry) == [entry]
+    assert pitr.remember_backup([], FULL_ENTRY, set()) == [FULL_ENTRY]
 
 
 def test_made_backups_drops_malformed_entries():
