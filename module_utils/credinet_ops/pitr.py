@@ -161,8 +161,8 @@ def new_backup(before, after, stanza, kind, nothing_recorded):
     if len(added) != 1:
         return None
     label = added[0].get("label")
-    start = (added[0].get("archive") or {}).get("start")
-    db_id = (added[0].get("database") or {}).get("id")
+    start = _field(added[0], "archive", "start")
+    db_id = _field(added[0], "database", "id")
     if not (isinstance(label, str) and LABEL.match(label) and _is_segment(start) and _is_db_id(db_id)):
         return None
     if not all(isinstance(k, str) and k < label for k in known):
@@ -173,6 +173,12 @@ def new_backup(before, after, stanza, kind, nothing_recorded):
     else:
         clear = kind == "diff" and label.endswith("D") and full_label(label) in fulls
     return {"label": label, "db_id": db_id, "start": start} if clear else None
+
+
+def _field(backup, section, key):
+    """backup[section][key] of a `pgbackrest info` entry, None when any level is not there."""
+    value = backup.get(section)
+    return value.get(key) if isinstance(value, dict) else None
 
 
 def remember_backup(record, entry, listed):
@@ -202,9 +208,9 @@ def expired_before(local_labels, retention_full):
     return fulls[0] if len(fulls) >= retention_full else None
 
 
-def prune_deletions(missing_here, stanza, local_labels, made_labels, retention_full, archive_floors):
+def prune_deletions(missing_here, stanza, local_labels, made_labels, retention_full, floors):
     """Which remote files missing here a prune may delete: those pgBackRest's retention removed
-    (folders of backups older than the oldest full kept here and no longer listed here, WAL
+    (folders of backups older than the oldest recorded full kept here and no longer listed here, WAL
     segments older than the oldest kept backup's start of the same archive id), never a file a
     kept backup may need (its folder, newer WAL, WAL of an archive id no kept backup uses,
     history and info files). Decided from the local repository alone (the 5-minute copies have
@@ -214,11 +220,11 @@ def prune_deletions(missing_here, stanza, local_labels, made_labels, retention_f
     before = expired_before(local_labels & made_labels, retention_full)
     delete, keep = [], []
     for path in sorted(missing_here):
-        (delete if _expired_file(path, stanza, local_labels, before, archive_floors) else keep).append(path)
+        (delete if _expired_file(path, stanza, local_labels, before, floors) else keep).append(path)
     return delete, keep
 
 
-def _expired_file(path, stanza, local_labels, before, archive_floors):
+def _expired_file(path, stanza, local_labels, before, floors):
     """Whether retention removed `path`; nothing is expired while retention had no reason to
     expire (`before` None: fewer recorded fulls than it keeps), WAL included."""
     if not before:
@@ -230,7 +236,7 @@ def _expired_file(path, stanza, local_labels, before, archive_floors):
     wal = WAL_FILE.match(path)
     if not (wal and parts[1] == stanza):
         return False
-    floor = archive_floors.get(int(wal.group(1)))
+    floor = floors.get(int(wal.group(1)))
     return bool(floor and wal.group(2) < floor)
 
 

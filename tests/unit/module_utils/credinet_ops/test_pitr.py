@@ -337,6 +337,7 @@ DIFF = "20261122-031501F_20261123-031501D"
     ([OLD_FULL], [OLD_FULL, made("20261129-031501F", db_id="1")], "full", None),
     ([OLD_FULL], [OLD_FULL, made("../../etc")], "full", None),
     ([OLD_FULL], [OLD_FULL, {"label": "20261129-031501F", "type": "full"}], "full", None),
+    ([OLD_FULL], [OLD_FULL, dict(made("20261129-031501F"), archive="x", database=[1])], "full", None),
 ])
 def test_new_backup(before, after, kind, expected):
     first = expected != "recorded"
