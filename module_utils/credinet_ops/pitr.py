@@ -106,7 +106,13 @@ def full_label(label):
 
 def info_backup_labels(text):
     """Labels of the [backup:current] section of a backup.info file's text (empty: none)."""
-    return set(re.findall(r"^([0-9]{8}-[0-9]{6}F(?:_[0-9]{8}-[0-9]{6}[DI])?)=", info_section(text, "backup:current"), re.M))
+    return {label for label in re.findall(r"^([^=\s]+)=", info_section(text, "backup:current"), re.M)
+            if LABEL.match(label)}
+
+
+def full_labels(labels):
+    """The full backups' labels among backup labels, oldest first."""
+    return sorted(label for label in labels if label.endswith("F"))
 
 
 def archive_floors(text, made):
@@ -167,7 +173,7 @@ def new_backup(before, after, stanza, kind, nothing_recorded):
         return None
     if not all(isinstance(k, str) and k < label for k in known):
         return None
-    fulls = {k for k in known if k.endswith("F")}
+    fulls = set(full_labels(known))
     if label.endswith("F"):
         clear = kind == "full" or (nothing_recorded and not fulls)
     else:
@@ -204,7 +210,7 @@ WAL_FILE = re.compile(r"^archive/[^/]+/[^/]+-([0-9]+)/[0-9A-F]{16}/([0-9A-F]{24}
 def expired_before(local_labels, retention_full):
     """The oldest full backup kept here when retention has had reason to expire older ones
     (retention_full fulls kept), else None: a repository with fewer fulls expired nothing."""
-    fulls = sorted(label for label in local_labels if label.endswith("F"))
+    fulls = full_labels(local_labels)
     return fulls[0] if len(fulls) >= retention_full else None
 
 
@@ -249,7 +255,7 @@ def offsite_history_errors(local, remote, retention_full):
     missing = sorted(remote - local)
     if not missing:
         return []
-    fulls = sorted(label for label in local if label.endswith("F"))
+    fulls = full_labels(local)
     if not fulls:
         return ["the local repository lists no full backup but the offsite copy lists %d backup(s)" % len(missing)]
     lost = [label for label in missing if full_label(label) >= fulls[0]]
