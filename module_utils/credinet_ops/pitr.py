@@ -393,6 +393,10 @@ def metrics(summary, archiver, offsite_success, drill_success, db_running, now, 
         "credinet_pitr_recovery_window_start_timestamp_seconds": ("Earliest moment a restore can reach.",
                                                                   summary["oldest"]),
     })
+    if summary.get("gap") is not None:
+        values["credinet_pitr_archive_gap"] = ("1 when a WAL segment is missing between the newest backup and the "
+                                               "newest archived segment (the newest point cannot be restored).",
+                                               int(summary["gap"]))
     if archiver:
         values.update({
             "credinet_pitr_last_archived_timestamp_seconds": ("When the newest WAL segment was archived.",
@@ -409,3 +413,215 @@ def metrics(summary, archiver, offsite_success, drill_success, db_running, now, 
         values["credinet_pitr_drill_last_success_timestamp_seconds"] = ("Last successful point-in-time drill.",
                                                                         int(drill_success))
     return values
+
+
+# --- timelines and the WAL archive ----------------------------------------------------------------
+# A restore starts a new timeline; the WAL of every timeline stays in the archive. Which
+# timeline a restore follows, which backup it starts from and whether recovery reached the end
+# of the archive are decided here from the archive's own files (history files, segment names)
+# and the record of when each timeline went live (a restore's swap).
+
+DEFAULT_SEGMENT_BYTES = 16 << 20
+# A full segment in the repository: <segment>-<sha1>[.<compression>] (not .partial, .backup).
+ARCHIVED_SEGMENT = re.compile(r"^([0-9A-F]{24})-[0-9a-f]{40}(?:\.[a-z0-9]+)?$")
+HISTORY_FILE = re.compile(r"^([0-9A-F]{8})\.history$")
+HISTORY_LINE = re.compile(r"^\s*([0-9]+)\s+([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})(?:\s+(.*))?$")
+STOP_REASON_TIME = re.compile(r"^(?:before|after) ([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]+)?"
+                              r"([+-][0-9]{2})(?::?([0-9]{2}))?\s*$")
+TIMELINES_RECORD = "credinet-timelines.json"
+
+
+class PlanError(ValueError):
+    """A restore that cannot be planned from the repository (message meant for the operator)."""
+
+
+def parse_lsn(text):
+    """'16/B374D848' as an integer WAL position."""
+    high, _, low = str(text).partition("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+def format_lsn(lsn):
+    return "%X/%X" % (lsn >> 32, lsn & 0xFFFFFFFF)
+
+
+def segment_number(lsn, seg_bytes=DEFAULT_SEGMENT_BYTES):
+    return lsn // seg_bytes
+
+
+def segment_name(tli, segno, seg_bytes=DEFAULT_SEGMENT_BYTES):
+    per_log = 0x100000000 // seg_bytes
+    return "%08X%08X%08X" % (tli, segno // per_log, segno % per_log)
+
+
+def parse_segment(name, seg_bytes=DEFAULT_SEGMENT_BYTES):
+    """(timeline, segment number) of a 24-character WAL segment name."""
+    per_log = 0x100000000 // seg_bytes
+    return int(name[:8], 16), int(name[8:16], 16) * per_log + int(name[16:24], 16)
+
+
+def parse_history(text):
+    """The lines of a timeline history file: [(parent timeline, switch point lsn, reason)], oldest first."""
+    entries = []
+    for line in (text or "").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        found = HISTORY_LINE.match(line)
+        if not found:
+            raise PlanError("unreadable timeline history line %r" % line)
+        lsn = (int(found.group(2), 16) << 32) | int(found.group(3), 16)
+        entries.append((int(found.group(1)), lsn, (found.group(4) or "").strip()))
+    return entries
+
+
+def reason_epoch(reason):
+    """Epoch seconds (with their fraction) of a history line's 'before|after <timestamp>' reason
+    (a time-target restore's first transaction not replayed), None for any other reason."""
+    found = STOP_REASON_TIME.match(reason or "")
+    if not found:
+        return None
+    hours, minutes = found.group(3), int(found.group(4) or 0)
+    offset = int(hours) * 3600 + (minutes if hours[0] == "+" else -minutes) * 60
+    stamp = dt.datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.timezone.utc)
+    return stamp.timestamp() + float(found.group(2) or 0) - offset
+
+
+def archive_contents(names):
+    """({timeline: set of archived segment numbers' names}, {timeline: history text or None})
+    from the file names of one archive id folder (`<tli+log>/<segment>-<sha1>.zst`, `<tli>.history`).
+    Segment names are kept as names: their numbering depends on the segment size."""
+    segments, histories = {}, {}
+    for name in names:
+        base = os.path.basename(name)
+        seg = ARCHIVED_SEGMENT.match(base)
+        if seg:
+            segments.setdefault(int(seg.group(1)[:8], 16), set()).add(seg.group(1))
+            continue
+        hist = HISTORY_FILE.match(base)
+        if hist:
+            histories[int(hist.group(1), 16)] = name
+    return segments, histories
+
+
+def timeline_begins(tli, history):
+    """Where each timeline on `tli`'s history starts: [(start lsn, timeline)], oldest first."""
+    begins, start = [], 0
+    for parent, switch, _reason in history:
+        begins.append((start, parent))
+        start = switch
+    begins.append((start, tli))
+    return begins
+
+
+def timeline_of(segno, begins, seg_bytes=DEFAULT_SEGMENT_BYTES):
+    """The timeline whose file recovery reads for segment `segno` along `begins`: the newest one
+    that has begun by then (the segment holding a switch point is read from the new timeline)."""
+    chosen = begins[0][1]
+    for start, tli in begins:
+        if segment_number(start, seg_bytes) <= segno:
+            chosen = tli
+    return chosen
+
+
+def on_history(backup, begins, seg_bytes=DEFAULT_SEGMENT_BYTES):
+    """Whether recovery along `begins` can start from `backup` (a `pgbackrest info` entry): it
+    was taken on one of those timelines, before that timeline left the history."""
+    start = _field(backup, "archive", "start")
+    stop_lsn = _field(backup, "lsn", "stop")
+    if not _is_segment(start):
+        return False
+    tli = int(start[:8], 16)
+    ends = {t: (begins[i + 1][0] if i + 1 < len(begins) else None) for i, (_s, t) in enumerate(begins)}
+    if tli not in ends:
+        return False
+    end = ends[tli]
+    if end is None:
+        return True
+    if isinstance(stop_lsn, str) and "/" in stop_lsn:
+        return parse_lsn(stop_lsn) <= end
+    stop = _field(backup, "archive", "stop")
+    return _is_segment(stop) and parse_segment(stop, seg_bytes)[1] < segment_number(end, seg_bytes)
+
+
+def choose_backup(backups, begins, target_epoch, seg_bytes=DEFAULT_SEGMENT_BYTES):
+    """The newest backup recovery along `begins` can start from and that ended by the target
+    (epoch seconds; None = the end of the archive), or None."""
+    usable = [b for b in backups if on_history(b, begins, seg_bytes)
+              and (target_epoch is None or int((b.get("timestamp") or {}).get("stop") or 0) <= target_epoch)]
+    return max(usable, key=lambda b: int((b.get("timestamp") or {}).get("stop") or 0), default=None)
+
+
+def timeline_at(target_epoch, timelines, lower_bounds, live_from, root):
+    """The timeline that was live at `target_epoch`: the newest one that had gone live by then.
+
+    `timelines`: those the archive has a history file for; `live_from`: {timeline: epoch} of
+    those a restore of this host recorded (the moment its data was swapped in); `lower_bounds`:
+    {timeline: epoch} before which a timeline cannot have been live (its history's stop reason:
+    the parent still committed then); `root`: the timeline the history starts from. A timeline
+    with no record that may have been live then is not guessed at."""
+    for tli in sorted(set(timelines) - {root}, reverse=True):
+        if tli in live_from:
+            if live_from[tli] <= target_epoch:
+                return tli
+            continue
+        bound = lower_bounds.get(tli)
+        if bound is not None and target_epoch < bound:
+            continue
+        raise PlanError("timeline %d of the archive has no record of when its restore went live and may be the one "
+                        "live at the target: give it with restore_target_timeline (%s)"
+                        % (tli, ", ".join(str(t) for t in sorted(set(timelines) | {root}))))
+    return root
+
+
+def wal_gap(begins, start_lsn, segments, newest, seg_bytes=DEFAULT_SEGMENT_BYTES):
+    """The first segment missing from the archive on the way from `start_lsn` (a backup's start)
+    to `newest` (segment name, the newest archived of the target timeline), or None."""
+    first = segment_number(start_lsn, seg_bytes)
+    last = parse_segment(newest, seg_bytes)[1]
+    for segno in range(first, last + 1):
+        name = segment_name(timeline_of(segno, begins, seg_bytes), segno, seg_bytes)
+        if name not in segments.get(int(name[:8], 16), ()):
+            return name
+    return None
+
+
+def newest_segment(segments, tli):
+    """The newest archived segment's name of a timeline, None when it has none."""
+    return max(segments.get(tli, ()), default=None)
+
+
+def recovery_end_error(history, expected_parent, target_epoch, newest, seg_bytes=DEFAULT_SEGMENT_BYTES):
+    """Why the recovery a side server finished did not end where it should, or None.
+
+    `history`: the new timeline's history (its last line: the timeline recovery ended on and
+    where). A restore to a time must end on the timeline live then (`expected_parent`), before
+    a transaction committed after the target. A restore to the end of the archive (`target_epoch`
+    None) must end on the newest timeline and not before `newest`, its newest archived segment:
+    recovery promotes at the first hole in the archive and calls it complete."""
+    if not history:
+        return "the restored database started no new timeline (no history file): recovery did not end normally"
+    parent, switch, reason = history[-1]
+    where = "%s (segment %s of timeline %d)" % (format_lsn(switch), segment_name(parent, segment_number(switch, seg_bytes),
+                                                                               seg_bytes), parent)
+    if parent != expected_parent:
+        return ("recovery ended on timeline %d at %s, not on timeline %d that the target needs"
+                % (parent, where, expected_parent))
+    if target_epoch is not None:
+        stopped = reason_epoch(reason)
+        if stopped is not None and stopped <= target_epoch:
+            return "recovery stopped at %s before a transaction of %s, not after the target" % (where, reason)
+        return None
+    if newest and segment_number(switch, seg_bytes) < parse_segment(newest, seg_bytes)[1]:
+        return ("recovery ended at %s but the archive holds timeline %d up to segment %s: a gap in the WAL archive "
+                "(segments never archived)" % (where, parent, newest))
+    return None
+
+
+def timeline_records(text):
+    """{timeline: live-from epoch} of the repository's record of restores (empty when unreadable)."""
+    try:
+        entries = json.loads(text or "{}").get("timelines") or []
+    except (ValueError, AttributeError):
+        return {}
+    return {e["timeline"]: e["live_from"] for e in entries if isinstance(e, dict)
+            and _is_db_id(e.get("timeline")) and isinstance(e.get("live_from"), (int, float))}

@@ -5,6 +5,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import time
 import zoneinfo
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from credinet_ops import job
 
 cmd = load_source("roles/pitr/files/credinet-pitr")
 MX = zoneinfo.ZoneInfo("America/Mexico_City")
+TIMELINES = {"timeline": 2, "parent": 1}
 
 
 @pytest.fixture
@@ -43,8 +45,8 @@ def calls(monkeypatch):
     return seen
 
 
-def restore_args(target, yes=True, source="local", discard=False):
-    return argparse.Namespace(target=target, yes=yes, source=source, discard_unarchived=discard)
+def restore_args(target, yes=True, source="local", discard=False, timeline=None):
+    return argparse.Namespace(target=target, yes=yes, source=source, discard_unarchived=discard, timeline=timeline)
 
 
 @pytest.mark.parametrize("target", ["2026-13-01 10:00:00", "mañana", "2999-01-01 00:00:00", "2026-12-04"])
@@ -314,6 +316,8 @@ def test_restore_side_leaves_nothing_behind_when_recovery_fails(cfg, monkeypatch
 
     monkeypatch.setattr(cmd, "docker", docker)
     monkeypatch.setattr(cmd, "check_space", lambda *_a: None)
+    monkeypatch.setattr(cmd, "plan_restore", lambda *_a: {"timeline": 1, "set": "20261204-031500F", "newest": None,
+                                                         "epoch": None})
     monkeypatch.setattr(cmd.job, "now", lambda _cfg: dt.datetime(2026, 12, 4, 10, 0, tzinfo=MX))
     with pytest.raises(job.JobError, match="unable to find"):
         cmd.restore_side(cfg, None, cfg["repo_dir"], "pitr-drill")
@@ -390,7 +394,8 @@ def test_a_failure_after_the_app_stopped_starts_it_again(cfg, monkeypatch):
 def test_a_failure_to_start_after_the_swap_says_the_data_was_swapped(cfg, monkeypatch):
     live_restore(cfg, monkeypatch)
     monkeypatch.setattr(cmd, "exec_pgbackrest", lambda *_a, **_kw: Proc(0))
-    monkeypatch.setattr(cmd, "restore_side", lambda *_a: ("fresh", "fresh-side", {"payments": 3}, "2026-12-04T09:59:00"))
+    monkeypatch.setattr(cmd, "restore_side", lambda *_a: ("fresh", "fresh-side", {"payments": 3}, "2026-12-04T09:59:00",
+                                                                 TIMELINES))
     monkeypatch.setattr(cmd, "stop_side", lambda _name: None)
     monkeypatch.setattr(cmd, "volume_exists", lambda _name: True)
     monkeypatch.setattr(cmd, "trade_data", lambda *_a: None)
@@ -435,7 +440,7 @@ def test_latest_from_the_offsite_copy(cfg, monkeypatch, seed):
     monkeypatch.setattr(cmd.pitr, "seed_needed", lambda *_a: seed)
     monkeypatch.setattr(cmd, "exec_pgbackrest", lambda *_a, **_kw: Proc(0))
     monkeypatch.setattr(cmd, "restore_side", lambda _cfg, _t, repo_dir, *_a: order.append("restore from " + repo_dir)
-                        or ("fresh", "fresh-side", {}, "-"))
+                        or ("fresh", "fresh-side", {}, "-", TIMELINES))
     monkeypatch.setattr(cmd, "stop_side", lambda _name: None)
     monkeypatch.setattr(cmd, "volume_exists", lambda _name: True)
     monkeypatch.setattr(cmd, "trade_data", lambda *_a: order.append("swap"))
@@ -456,7 +461,7 @@ def test_latest_from_the_offsite_copy(cfg, monkeypatch, seed):
 def test_volumes_made_for_a_swap_that_never_began_are_removed(cfg, monkeypatch):
     seen = live_restore(cfg, monkeypatch)
     monkeypatch.setattr(cmd, "exec_pgbackrest", lambda *_a, **_kw: Proc(0))
-    monkeypatch.setattr(cmd, "restore_side", lambda *_a: ("fresh", "fresh-side", {}, "-"))
+    monkeypatch.setattr(cmd, "restore_side", lambda *_a: ("fresh", "fresh-side", {}, "-", TIMELINES))
     monkeypatch.setattr(cmd, "stop_side", lambda _name: None)
     monkeypatch.setattr(cmd, "volume_exists", lambda _name: False)
     answers = iter([["db1", "backend1"]])
@@ -472,3 +477,165 @@ def test_volumes_made_for_a_swap_that_never_began_are_removed(cfg, monkeypatch):
         cmd.cmd_restore(cfg, restore_args("2026-12-04 09:00:00"))
     removed = [a[3] for a in seen if a[:3] == ("volume", "rm", "-f")]
     assert removed == ["fresh", "credinet-before-pitr-20261204T100000", "credinet_pgdata"]
+
+
+# --- restore plans: timeline, backup set, holes (a repository tree as pgBackRest lays it out) ---------
+
+UTC = dt.timezone.utc
+T1 = dt.datetime(2026, 12, 8, 9, 51, 42, tzinfo=UTC)      # the first restore's target
+T = dt.datetime(2026, 12, 8, 9, 51, 47, tzinfo=UTC)       # a later, better guess: between T1 and the swap
+SWAP_1 = dt.datetime(2026, 12, 8, 9, 52, 0, tzinfo=UTC)   # the first restore's data went live
+F1 = {"label": "20261208-035137F", "type": "full", "archive": {"start": "000000010000000000000002"},
+      "lsn": {"start": "0/2000028", "stop": "0/2000100"},
+      "timestamp": {"start": T1.timestamp() - 9, "stop": T1.timestamp() - 8}}
+F2 = {"label": "20261208-035300F", "type": "full", "archive": {"start": "000000020000000000000006"},
+      "lsn": {"start": "0/6000028", "stop": "0/6000100"},
+      "timestamp": {"start": SWAP_1.timestamp() + 5, "stop": SWAP_1.timestamp() + 9}}
+
+
+def plant_repo(cfg, segments, history_2=True, record=True):
+    """The stanza's archive id folder with segments {tli: [numbers]}, timeline 2's history, and the
+    record of when timeline 2 went live."""
+    folder = Path(cfg["repo_dir"]) / "archive" / "credinet" / "15-1"
+    for tli, numbers in segments.items():
+        for n in numbers:
+            name = "%08X%016X" % (tli, n)
+            (folder / name[:16]).mkdir(parents=True, exist_ok=True)
+            (folder / name[:16] / ("%s-%s.zst" % (name, "0" * 40))).write_text("wal")
+    if history_2:
+        (folder / "00000002.history").write_text("1\t0/3016668\tbefore 2026-12-08 09:51:43.41564+00\n\n")
+    if record:
+        (Path(cfg["repo_dir"]) / "credinet-timelines.json").write_text(json.dumps(
+            {"timelines": [{"timeline": 2, "parent": 1, "live_from": SWAP_1.timestamp()}]}))
+
+
+@pytest.fixture
+def repo_info_of(cfg, monkeypatch):
+    def set_backups(*backups):
+        info = [{"name": "credinet", "status": {"code": 0, "message": "ok"}, "backup": list(backups),
+                 "db": [{"id": 1, "version": "15", "system-id": 7}]}]
+        monkeypatch.setattr(cmd, "repo_info", lambda _cfg, repo_dir=None: info)
+        return info
+    return set_backups
+
+
+def utc_target(when):
+    return when.strftime("%Y-%m-%d %H:%M:%S+00")
+
+
+def test_a_second_restore_to_a_time_before_the_first_swap_follows_the_timeline_live_then(cfg, repo_info_of):
+    """The defect: without --target-timeline recovery follows the newest timeline, stops at its
+    fork and returns the first restore's point."""
+    plant_repo(cfg, {1: [1, 2, 3, 4], 2: [3, 4, 5, 6, 7]})
+    repo_info_of(F1, F2)
+    plan = cmd.plan_restore(cfg, cfg["repo_dir"], utc_target(T))
+    assert (plan["timeline"], plan["set"]) == (1, F1["label"])
+    later = cmd.plan_restore(cfg, cfg["repo_dir"], utc_target(SWAP_1 + dt.timedelta(seconds=30)))
+    assert (later["timeline"], later["set"]) == (2, F2["label"])
+    latest = cmd.plan_restore(cfg, cfg["repo_dir"], None)
+    assert (latest["timeline"], latest["set"], latest["newest"]) == (2, F2["label"], "000000020000000000000007")
+
+
+def test_restore_passes_the_planned_set_and_timeline_to_pgbackrest(cfg, monkeypatch):
+    seen = []
+    monkeypatch.setattr(cmd, "throwaway_pgbackrest", lambda _cfg, _repo, *args, **_kw: seen.append(args))
+    cmd.restore_into(cfg, "vol", "/repo", "2026-12-08 09:51:47+00", "name", {"timeline": 1, "set": F1["label"]})
+    assert seen == [("--type=time", "--target=2026-12-08 09:51:47+00", "--target-action=promote",
+                     "--set=" + F1["label"], "--target-timeline=1", "restore")]
+
+
+def test_an_unrecorded_timeline_that_may_have_been_live_is_refused(cfg, repo_info_of):
+    plant_repo(cfg, {1: [1, 2, 3, 4], 2: [3, 4, 5]}, record=False)
+    repo_info_of(F1, F2)
+    with pytest.raises(job.JobError, match="timeline 2 .*restore_target_timeline.*Nothing was changed"):
+        cmd.plan_restore(cfg, cfg["repo_dir"], utc_target(T))
+    assert cmd.plan_restore(cfg, cfg["repo_dir"], utc_target(T), timeline=1)["timeline"] == 1
+    with pytest.raises(job.JobError, match="timeline 5 is not in the archive"):
+        cmd.plan_restore(cfg, cfg["repo_dir"], utc_target(T), timeline=5)
+
+
+def test_latest_over_a_hole_in_the_archive_is_refused_before_any_change(cfg, repo_info_of):
+    plant_repo(cfg, {1: [1, 2, 3, 4], 2: [3, 4, 6, 7]})
+    repo_info_of(F1)
+    with pytest.raises(job.JobError, match="segment 000000020000000000000005 is missing.*up to segment "
+                                           "000000020000000000000007.*Nothing was changed"):
+        cmd.plan_restore(cfg, cfg["repo_dir"], None)
+    # A restore to a time before the hole is still possible.
+    assert cmd.plan_restore(cfg, cfg["repo_dir"], utc_target(T))["set"] == F1["label"]
+
+
+def test_the_recovery_end_is_checked_on_the_side_server(cfg, monkeypatch):
+    answers = {"psql": "000000030000000000000003",
+               "cat": "1\t0/3016668\tbefore 2026-12-08 09:51:43.41564+00\n\n2\t0/3016810\tbefore 2026-12-08 09:52:04+00\n"}
+    monkeypatch.setattr(cmd, "psql", lambda *_a, **_kw: answers["psql"])
+    monkeypatch.setattr(cmd, "docker", lambda *args, **_kw: Proc(0, answers["cat"].encode()))
+    plan = {"timeline": 1, "epoch": T.timestamp(), "newest": None}
+    with pytest.raises(job.JobError, match="ended on timeline 2.*not on timeline 1.*Nothing was swapped"):
+        cmd.check_recovery_end(cfg, "side", plan, "credinet", "credinet")
+    answers["cat"] = "1\t0/30167B8\tbefore 2026-12-08 09:51:47.538043+00\n"
+    assert cmd.check_recovery_end(cfg, "side", plan, "credinet", "credinet") == 3
+
+
+def test_the_timeline_record_keeps_each_timeline_once(cfg):
+    os.makedirs(cfg["repo_dir"])
+    cmd.record_timeline(cfg, 2, 1, "2026-12-08 03:51:42", SWAP_1.timestamp())
+    cmd.record_timeline(cfg, 3, 1, "2026-12-08 03:51:47", SWAP_1.timestamp() + 60)
+    cmd.record_timeline(cfg, 3, 1, "2026-12-08 03:51:47", SWAP_1.timestamp() + 61)
+    text = cmd.read_timeline_record(cfg["repo_dir"])
+    assert cmd.pitr.timeline_records(text) == {2: SWAP_1.timestamp(), 3: SWAP_1.timestamp() + 61}
+    assert oct(os.stat(os.path.join(cfg["repo_dir"], "credinet-timelines.json")).st_mode & 0o777) == "0o644"
+
+
+def test_a_swapped_restore_records_its_timeline_in_the_repository(cfg, monkeypatch):
+    live_restore(cfg, monkeypatch)
+    os.makedirs(cfg["repo_dir"])
+    monkeypatch.setattr(cmd, "exec_pgbackrest", lambda *_a, **_kw: Proc(0))
+    monkeypatch.setattr(cmd, "restore_side", lambda *_a: ("fresh", "fresh-side", {}, "-", {"timeline": 3, "parent": 1}))
+    monkeypatch.setattr(cmd, "stop_side", lambda _name: None)
+    monkeypatch.setattr(cmd, "volume_exists", lambda _name: True)
+    monkeypatch.setattr(cmd, "trade_data", lambda *_a: None)
+    monkeypatch.setattr(cmd, "start_stack", lambda *_a: None)
+    monkeypatch.setattr(cmd.subprocess, "run", lambda *_a, **_kw: None)
+    monkeypatch.setattr(cmd.job, "Outcome", lambda *_a: argparse.Namespace(report=lambda: None))
+    monkeypatch.setattr(cmd.job, "message", lambda *_a, **_kw: "")
+    before = time.time()
+    assert cmd.cmd_restore(cfg, restore_args("2026-12-04 09:00:00")) == 0
+    recorded = cmd.pitr.timeline_records(cmd.read_timeline_record(cfg["repo_dir"]))
+    assert list(recorded) == [3] and recorded[3] >= before
+
+
+def test_a_time_target_archives_the_old_timelines_last_segment_before_the_swap(cfg, monkeypatch):
+    seen = live_restore(cfg, monkeypatch)
+    checks = []
+    monkeypatch.setattr(cmd, "exec_pgbackrest", lambda _cfg, cid, *args, **_kw: checks.append((cid, args, len(seen)))
+                        or Proc(0))
+    monkeypatch.setattr(cmd, "restore_side", lambda *_a: ("fresh", "fresh-side", {}, "-", TIMELINES))
+    monkeypatch.setattr(cmd, "stop_side", lambda _name: None)
+    monkeypatch.setattr(cmd, "volume_exists", lambda _name: True)
+    monkeypatch.setattr(cmd, "trade_data", lambda *_a: None)
+    monkeypatch.setattr(cmd, "record_timeline", lambda *_a: None)
+    monkeypatch.setattr(cmd, "start_stack", lambda *_a: None)
+    monkeypatch.setattr(cmd.subprocess, "run", lambda *_a, **_kw: None)
+    monkeypatch.setattr(cmd.job, "Outcome", lambda *_a: argparse.Namespace(report=lambda: None))
+    monkeypatch.setattr(cmd.job, "message", lambda *_a, **_kw: "")
+    cmd.cmd_restore(cfg, restore_args("2026-12-04 09:00:00"))
+    assert [c[:2] for c in checks] == [("db1", ("check",))]
+    stops = [i for i, a in enumerate(seen) if a[0] == "stop"]
+    # The app stops first, the check archives with the database still up, then everything stops.
+    assert seen[stops[0]] == ("stop", "-t", "60", "backend1") and stops[0] < checks[0][2] <= stops[1]
+    assert seen[stops[1]] == ("stop", "-t", "60", "db1", "backend1")
+
+
+def test_a_gap_starts_one_full_backup(cfg, monkeypatch, repo_info_of):
+    plant_repo(cfg, {1: [1, 2, 3, 4], 2: [3, 4, 6, 7]})
+    info = repo_info_of(F1)
+    started = []
+    monkeypatch.setattr(cmd.subprocess, "run", lambda argv, **_kw: started.append(argv))
+    now = time.time()
+    assert cmd.watch_gap(cfg, info, now) == 1
+    assert cmd.watch_gap(cfg, info, now + 120) == 1  # the next metrics run: not again
+    assert started == [["systemctl", "start", "--no-block", "credinet-pitr-full.service"]]
+    assert cmd.watch_gap(cfg, info, now + 3700) == 1  # an hour later (the full failed): once more
+    assert len(started) == 2
+    plant_repo(cfg, {2: [5]})
+    assert cmd.watch_gap(cfg, info, now + 3800) == 0

@@ -427,3 +427,134 @@ def test_prune_counts_only_fulls_this_host_recorded():
     floors = {1: "FFFFFFFFFFFFFFFFFFFFFFFF"}
     assert pitr.prune_deletions(paths, "credinet", forged, KEPT, 2, floors) == ([], sorted(paths))
     assert pitr.prune_deletions(paths, "credinet", forged | {"20261129-031501F"}, KEPT, 2, floors)[0] == []
+
+
+# --- timelines and the WAL archive (texts as PostgreSQL 15 and pgBackRest 2.45 write them) ---------
+
+HISTORY_2 = "1\t0/3016668\tbefore 2026-12-08 03:51:43.41564+00\n\n"
+# Timeline 3 made by a second restore to a time before timeline 2 went live: it forked from 1.
+HISTORY_3 = "1\t0/30167B8\tbefore 2026-12-08 03:51:47.538043+00\n\n"
+# What the defect produced: recovery followed 1 -> 2 and stopped on 2 at its first commit.
+HISTORY_3_WRONG = "1\t0/3016668\tbefore 2026-12-08 03:51:43.41564+00\n\n\n2\t0/3016810\tbefore 2026-12-08 03:52:04.302098+00\n\n"
+LATEST_END = "1\t0/3016668\tbefore 2026-12-08 03:51:43.41564+00\n\n\n2\t0/5000000\tno recovery target specified\n"
+T1 = dt.datetime(2026, 12, 8, 3, 51, 42, tzinfo=dt.timezone.utc).timestamp()
+T = dt.datetime(2026, 12, 8, 3, 51, 47, tzinfo=dt.timezone.utc).timestamp()
+SWAP_1 = dt.datetime(2026, 12, 8, 3, 52, 0, tzinfo=dt.timezone.utc).timestamp()
+
+
+def test_history_files_parse_as_postgres_writes_them():
+    assert pitr.parse_history(HISTORY_2) == [(1, 0x3016668, "before 2026-12-08 03:51:43.41564+00")]
+    assert [h[:2] for h in pitr.parse_history(HISTORY_3_WRONG)] == [(1, 0x3016668), (2, 0x3016810)]
+    assert pitr.parse_history("") == []
+    with pytest.raises(pitr.PlanError, match="unreadable"):
+        pitr.parse_history("1 garbage\n")
+
+
+def test_the_stop_reason_keeps_its_fraction_of_a_second():
+    assert pitr.reason_epoch("before 2026-12-08 03:51:43.41564+00") == pytest.approx(T1 + 1.41564)
+    assert pitr.reason_epoch("before 2026-12-08 09:51:43-06") == pytest.approx(T1 + 1 + 12 * 3600)  # 15:51:43 UTC
+    assert pitr.reason_epoch("no recovery target specified") is None
+
+
+def test_lsn_and_segment_names():
+    assert pitr.parse_lsn("16/B374D848") == 0x16B374D848
+    assert pitr.format_lsn(0x16B374D848) == "16/B374D848"
+    assert pitr.segment_name(2, pitr.segment_number(0x16B374D848)) == "0000000200000016000000B3"
+    assert pitr.parse_segment("0000000200000016000000B3") == (2, 0x16 * 256 + 0xB3)
+    assert pitr.segment_name(1, 256) == "000000010000000100000000"
+
+
+def test_archive_contents_from_pgbackrest_file_names():
+    names = ["15-1/0000000100000000/000000010000000000000003-5acc558a321a0b21d3ad8a9a83cf3099623b704d.zst",
+             "15-1/0000000100000000/000000010000000000000002.00000028.backup",
+             "15-1/0000000100000000/000000010000000000000004.partial-5acc558a321a0b21d3ad8a9a83cf3099623b704d.zst",
+             "15-1/00000002.history", "15-1/0000000200000000/000000020000000000000003-" + "a" * 40 + ".zst"]
+    segments, histories = pitr.archive_contents(names)
+    assert segments == {1: {"000000010000000000000003"}, 2: {"000000020000000000000003"}}
+    assert histories == {2: "15-1/00000002.history"}
+
+
+def test_the_timeline_live_at_the_target_is_the_newest_gone_live_by_then():
+    timelines, bounds = {2: [], 3: []}, {2: T1 + 1.4, 3: T + 0.5}
+    live = {2: SWAP_1, 3: SWAP_1 + 60}
+    assert pitr.timeline_at(T, timelines, bounds, live, 1) == 1  # restored to T1 at SWAP_1: before it, 1 was live
+    assert pitr.timeline_at(SWAP_1 + 10, timelines, bounds, live, 1) == 2
+    assert pitr.timeline_at(SWAP_1 + 61, timelines, bounds, live, 1) == 3
+    assert pitr.timeline_at(T1 - 100, {}, {}, {}, 1) == 1
+
+
+def test_a_timeline_without_a_record_is_never_guessed():
+    # Before its fork's first unreplayed commit it cannot have been live: no need to know more.
+    assert pitr.timeline_at(T1, {2: []}, {2: T1 + 1.4}, {}, 1) == 1
+    with pytest.raises(pitr.PlanError, match="timeline 2 .*restore_target_timeline"):
+        pitr.timeline_at(T, {2: []}, {2: T1 + 1.4}, {}, 1)
+    with pytest.raises(pitr.PlanError, match="timeline 2"):
+        pitr.timeline_at(T, {2: []}, {}, {}, 1)  # a restore to the end of the archive leaves no bound
+    # A newer recorded timeline live by then decides without it.
+    assert pitr.timeline_at(SWAP_1 + 61, {2: [], 3: []}, {}, {3: SWAP_1 + 60}, 1) == 3
+
+
+def backup(label, tli, start, stop, lsn_start, lsn_stop):
+    return {"label": label, "type": "full" if label.endswith("F") else "diff",
+            "archive": {"start": pitr.segment_name(tli, start), "stop": pitr.segment_name(tli, stop)},
+            "lsn": {"start": lsn_start, "stop": lsn_stop}, "timestamp": {"start": 0, "stop": 0}}
+
+
+def test_the_backup_must_lie_on_the_history_of_the_target_timeline():
+    f1 = dict(backup("20261208-035137F", 1, 2, 2, "0/2000028", "0/2000100"), timestamp={"start": T1 - 9, "stop": T1 - 8})
+    # A full of timeline 2 (after the first restore), newer than everything else.
+    f2 = dict(backup("20261208-035300F", 2, 6, 6, "0/6000028", "0/6000100"), timestamp={"start": SWAP_1 + 5,
+                                                                                        "stop": SWAP_1 + 9})
+    begins_3 = pitr.timeline_begins(3, pitr.parse_history(HISTORY_3))
+    assert begins_3 == [(0, 1), (0x30167B8, 3)]
+    assert pitr.choose_backup([f1, f2], begins_3, None)["label"] == f1["label"]  # not 2's: 3 is no child of it
+    begins_2 = pitr.timeline_begins(2, pitr.parse_history(HISTORY_2))
+    assert pitr.choose_backup([f1, f2], begins_2, None)["label"] == f2["label"]
+    assert pitr.choose_backup([f1, f2], begins_2, SWAP_1)["label"] == f1["label"]  # f2 ended after the target
+    assert pitr.choose_backup([f2], begins_3, None) is None
+    # A backup taken on the parent after the fork is not on the history either.
+    late = dict(backup("20261208-035301F", 1, 4, 4, "0/4000028", "0/4000100"), timestamp={"start": 1, "stop": 2})
+    assert not pitr.on_history(late, begins_3)
+    no_lsn = {k: v for k, v in late.items() if k != "lsn"}
+    assert not pitr.on_history(no_lsn, begins_3)
+
+
+def test_a_hole_in_the_archive_is_found_on_the_way_to_the_newest_segment():
+    begins = pitr.timeline_begins(2, pitr.parse_history(HISTORY_2))
+    whole = {1: {pitr.segment_name(1, n) for n in (1, 2)}, 2: {pitr.segment_name(2, n) for n in (3, 4, 5, 6)}}
+    assert pitr.wal_gap(begins, 0x2000028, whole, pitr.segment_name(2, 6)) is None
+    holed = {1: whole[1], 2: whole[2] - {pitr.segment_name(2, 4)}}
+    assert pitr.wal_gap(begins, 0x2000028, holed, pitr.segment_name(2, 6)) == "000000020000000000000004"
+    # The segment that holds the switch point is read from the new timeline, not the old one's.
+    old_only = {1: whole[1] | {pitr.segment_name(1, 3)}, 2: whole[2] - {pitr.segment_name(2, 3)}}
+    assert pitr.wal_gap(begins, 0x2000028, old_only, pitr.segment_name(2, 6)) == "000000020000000000000003"
+
+
+def test_recovery_must_end_on_the_planned_timeline_after_the_target():
+    wrong = pitr.parse_history(HISTORY_3_WRONG)
+    assert "ended on timeline 2" in pitr.recovery_end_error(wrong, 1, T, None)
+    assert pitr.recovery_end_error(pitr.parse_history(HISTORY_3), 1, T, None) is None
+    assert "before a transaction" in pitr.recovery_end_error(pitr.parse_history(HISTORY_3), 1, T + 1, None)
+    assert "no history file" in pitr.recovery_end_error([], 1, T, None)
+
+
+def test_recovery_to_the_end_of_the_archive_must_reach_its_newest_segment():
+    end = pitr.parse_history(LATEST_END)
+    assert pitr.recovery_end_error(end, 2, None, "000000020000000000000004") is None
+    assert pitr.recovery_end_error(end, 2, None, "000000020000000000000005") is None  # ended at its start
+    error = pitr.recovery_end_error(end, 2, None, "000000020000000000000009")
+    assert "recovery ended at 0/5000000 (segment 000000020000000000000005 of timeline 2)" in error
+    assert "up to segment 000000020000000000000009" in error and "gap in the WAL archive" in error
+
+
+def test_the_timeline_record_is_read_defensively():
+    text = '{"timelines": [{"timeline": 2, "live_from": 1.5}, {"timeline": "3", "live_from": 2}, 7]}'
+    assert pitr.timeline_records(text) == {2: 1.5}
+    assert pitr.timeline_records("not json") == {}
+    assert pitr.timeline_records("") == {}
+
+
+def test_gap_metric_only_when_known():
+    summary = dict(pitr.backup_summary(INFO, "credinet"), gap=1)
+    assert pitr.metrics(summary, {}, None, None, True, 1000)["credinet_pitr_archive_gap"][1] == 1
+    assert "credinet_pitr_archive_gap" not in pitr.metrics(dict(summary, gap=None), {}, None, None, True, 1000)
