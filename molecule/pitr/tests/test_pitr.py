@@ -1,9 +1,11 @@
 """Point-in-time recovery with pgBackRest, end to end on a host running the fixture stack.
 
 The tests run in file order and build on each other: archiving is on; a mistaken DELETE is
-undone by a restore to the second before it; archiving survives a restart and a full disk; a
+undone by a restore to the second before it; a second restore to a time before the first one's
+swap follows the timeline live then, and `latest` the newest; archiving survives a restart and a full disk; a
 crash under continuous inserts is rebuilt from the offsite and the local repository within the
-one-minute bound; the drill passes; bad input and a restart production did not allow change nothing.
+one-minute bound; the drill passes; a hole in the archive fails `latest` and the drill until
+the full backup it starts; bad input and a restart production did not allow change nothing.
 """
 import json
 import re
@@ -142,6 +144,53 @@ def test_restore_to_a_time_undoes_a_mistaken_delete(host, playbook, loan):
     wait_backups(host)
 
 
+def marked(host):
+    """{amount: rows} of the marker payments the timeline tests insert."""
+    rows = sql(host, "SELECT amount, count(*) FROM payments WHERE amount BETWEEN 101 AND 606 GROUP BY amount")
+    return {float(a): int(n) for a, n in (line.split("|") for line in rows.splitlines() if line)}
+
+
+def insert_marker(host, loan, amount):
+    sql(host, "INSERT INTO payments (loan_id, amount) SELECT %d, %s FROM generate_series(1, 2)" % (loan, amount))
+    time.sleep(1.5)
+
+
+def timeline(host):
+    return int(sql(host, "SELECT pg_walfile_name(pg_current_wal_lsn())")[:8], 16)
+
+
+def test_a_second_restore_follows_the_timeline_that_was_live_at_its_target(host, playbook, loan):
+    """Restore to t1, then to a later t taken before that first swap: recovery must follow the
+    timeline live at t (not the newest one, which forks at t1 and would bring back t1's state)."""
+    insert_marker(host, loan, 101.01)
+    t1 = local_now(host)
+    time.sleep(1.5)
+    insert_marker(host, loan, 202.02)
+    t = local_now(host)
+    time.sleep(1.5)
+    insert_marker(host, loan, 303.03)
+    archive_now(host)
+    first = restore(playbook, t1)
+    assert first.rc == 0, first.output[-4000:]
+    assert marked(host) == {101.01: 2}
+    wait_backups(host)
+    insert_marker(host, loan, 404.04)  # written on the first restore's timeline
+    archive_now(host)
+    second = restore(playbook, t)
+    assert second.rc == 0, second.output[-4000:]
+    assert marked(host) == {101.01: 2, 202.02: 2}, "exactly the rows committed up to %s" % t
+    wait_backups(host)
+    insert_marker(host, loan, 505.05)
+    newest = restore(playbook, "latest")
+    assert newest.rc == 0, newest.output[-4000:]
+    assert marked(host) == {101.01: 2, 202.02: 2, 505.05: 2}
+    wait_backups(host)
+    record = json.loads(host.file(REPO + "/credinet-timelines.json").content_string)["timelines"]
+    # Every restore recorded when its timeline went live; the newest is the one running.
+    assert len(record) >= 4 and record[-1]["timeline"] == timeline(host), record
+    assert host.file(REPO + "/credinet-timelines.json").exists
+
+
 def test_archiving_survives_a_restart_and_a_full_disk(host, loan):
     host.check_output("docker restart %s" % db_id(host))
     for _ in range(60):
@@ -267,6 +316,57 @@ def test_the_drill_restores_the_newest_point_into_a_throwaway_container(host, pl
     drills = host.check_output("docker volume ls -q --filter label=credinet.pitr=1 --filter name=pitr-drill")
     assert drills == ""
     assert metric(host, "credinet_pitr_drill_last_success_timestamp_seconds") > time.time() - 600
+
+
+def archived_segments(host):
+    """Paths of the archived WAL segments of the running timeline, oldest first."""
+    tli = "%08X" % timeline(host)
+    listing = host.check_output("find %s/archive/credinet -name '%s*-*' -type f | sort" % (REPO, tli))
+    return [p for p in listing.splitlines() if re.search(r"/[0-9A-F]{24}-[0-9a-f]{40}", p)]
+
+
+def segment_of(path):
+    return re.search(r"/([0-9A-F]{24})-", path).group(1)
+
+
+def test_a_hole_in_the_archive_fails_latest_and_the_drill_until_a_full_backup(host, playbook, loan):
+    """Segments never archived (archiving off for a while): recovery would promote at the hole and
+    call it complete. `latest` and the drill refuse; a damaged segment is caught where recovery
+    ended; the metrics job starts the full backup that makes the newest point restorable again."""
+    for amount in (606.01, 606.02, 606.03):
+        sql(host, "INSERT INTO payments (loan_id, amount) VALUES (%d, %s)" % (loan, amount))
+        archive_now(host)
+    segments = archived_segments(host)
+    hole = segments[-2]
+    name = segment_of(hole)
+    host.check_output("mv %s /root/held-segment" % hole)
+    try:
+        before = (db_id(host), host.check_output("docker volume ls -q"))
+        drill = host.run("credinet-pitr drill")
+        assert drill.rc != 0
+        assert "gap in the WAL archive: segment %s is missing" % name in drill.stderr + drill.stdout, drill.stdout[-3000:]
+        refused = restore(playbook, "latest")
+        assert refused.rc != 0 and "segment %s is missing" % name in refused.flat, refused.output[-3000:]
+        assert "Nothing was changed." in refused.flat
+        assert (db_id(host), host.check_output("docker volume ls -q")) == before
+        # A damaged segment under the right name: recovery stops there; its end is compared.
+        host.check_output("head -c 4096 /dev/urandom > %s && chown --reference=/root/held-segment %s" % (hole, hole))
+        damaged = host.run("credinet-pitr drill")
+        assert damaged.rc != 0
+        assert re.search(r"recovery ended at \S+ \(segment [0-9A-F]{24} of timeline \d+\) but the archive holds "
+                         r"timeline \d+ up to segment " + segment_of(segments[-1]), damaged.stderr + damaged.stdout), \
+            (damaged.stdout + damaged.stderr)[-3000:]
+        host.check_output("rm -f %s" % hole)
+        host.check_output("credinet-pitr metrics")
+        assert metric(host, "credinet_pitr_archive_gap") == 1
+        wait_backups(host)  # the metrics job started a full backup
+        host.check_output("credinet-pitr metrics")
+        assert metric(host, "credinet_pitr_archive_gap") == 0
+        drill = host.run("credinet-pitr drill")
+        assert drill.rc == 0, (drill.stdout + drill.stderr)[-3000:]
+    finally:
+        host.run("test -e %s || mv /root/held-segment %s" % (hole, hole))
+        host.run("rm -f /root/held-segment")
 
 
 RCLONE = "rclone --config /etc/credinet/rclone.conf "
