@@ -49,7 +49,7 @@ db_initialised: {description: Whether that volume holds a PostgreSQL cluster., r
 other_volumes: {description: Database volumes of other projects of the app with their state and row counts., returned: always, type: list}
 refusal: {description: Why starting the project now would lose data (null = safe)., returned: always, type: str}
 env_values:
-  description: COMPOSE_PROJECT_NAME, COMPOSE_FILE and APP_VERSION of the folder's .env (no other key is read).
+  description: COMPOSE_PROJECT_NAME, COMPOSE_FILE, APP_VERSION, POSTGRES_USER and POSTGRES_DB of the folder's .env (no other key is read).
   returned: always
   type: dict
 """

@@ -6,8 +6,9 @@ import re
 
 from . import envfile
 
-# The only keys of the app's .env the discovery reads: none of them is a secret.
-ENV_KEYS = ("COMPOSE_PROJECT_NAME", "COMPOSE_FILE", "APP_VERSION")
+# The only keys of the app's .env the discovery reads: none of them is a secret. POSTGRES_USER
+# and POSTGRES_DB are the database settings other roles connect with (role pitr's pgBackRest).
+ENV_KEYS = ("COMPOSE_PROJECT_NAME", "COMPOSE_FILE", "APP_VERSION", "POSTGRES_USER", "POSTGRES_DB")
 
 
 def normalize_project_name(name):

@@ -178,7 +178,13 @@ def new_backup(before, after, stanza, kind, nothing_recorded):
         clear = kind == "full" or (nothing_recorded and not fulls)
     else:
         clear = kind == "diff" and label.endswith("D") and full_label(label) in fulls
-    return {"label": label, "db_id": db_id, "start": start} if clear else None
+    if not clear:
+        return None
+    entry = {"label": label, "db_id": db_id, "start": start}
+    stop = _field(added[0], "timestamp", "stop")
+    if isinstance(stop, int) and not isinstance(stop, bool):
+        entry["stop"] = stop
+    return entry
 
 
 def _field(backup, section, key):
@@ -207,23 +213,53 @@ def made_backups(record):
 WAL_FILE = re.compile(r"^archive/[^/]+/[^/]+-([0-9]+)/[0-9A-F]{16}/([0-9A-F]{24})[.-][^/]*$")
 
 
-def expired_before(local_labels, retention_full):
-    """The oldest full backup kept here when retention has had reason to expire older ones
-    (retention_full fulls kept), else None: a repository with fewer fulls expired nothing."""
-    fulls = full_labels(local_labels)
-    return fulls[0] if len(fulls) >= retention_full else None
+DAY = 86400
 
 
-def prune_deletions(missing_here, stanza, local_labels, made_labels, retention_full, floors):
+def label_epoch(label):
+    """Epoch seconds of a backup label's time read as UTC (pgBackRest writes the container's
+    local time: off by its zone's offset, under 14 hours)."""
+    return dt.datetime.strptime(label[:15], "%Y%m%d-%H%M%S").replace(tzinfo=dt.timezone.utc).timestamp()
+
+
+def made_stops(record):
+    """{label: stop epoch} of a record of backups this host made. An entry recorded before stop
+    times were kept counts as two days younger than its label says: retention must never look
+    further along than it is."""
+    stops = {}
+    for e in record:
+        if isinstance(e, dict) and isinstance(e.get("label"), str) and LABEL.match(e["label"]):
+            stop = e.get("stop")
+            usable = isinstance(stop, (int, float)) and not isinstance(stop, bool)
+            stops[e["label"]] = stop if usable else label_epoch(e["label"]) + 2 * DAY
+    return stops
+
+
+def retention_reached(fulls, stops, retention_days, now):
+    """The oldest of `fulls` (labels of full backups kept here) when time-based retention has
+    had reason to expire what precedes it, else None.
+
+    pgBackRest (repo1-retention-full-type=time) keeps the newest full backup that is at least
+    `retention_days` old and every newer one, and expires only what is older: the recovery window
+    never shrinks below the promised days, however many extra fulls restores or operators take.
+    So a backup older than the oldest kept full was expired, not lost, only when that full is
+    itself `retention_days` old (`stops`: {label: stop epoch}; unknown: not old enough)."""
+    ordered = full_labels(fulls)
+    if not ordered:
+        return None
+    stop = stops.get(ordered[0])
+    return ordered[0] if stop is not None and now - stop >= retention_days * DAY else None
+
+
+def prune_deletions(missing_here, stanza, local_labels, before, floors):
     """Which remote files missing here a prune may delete: those pgBackRest's retention removed
-    (folders of backups older than the oldest recorded full kept here and no longer listed here, WAL
-    segments older than the oldest kept backup's start of the same archive id), never a file a
-    kept backup may need (its folder, newer WAL, WAL of an archive id no kept backup uses,
-    history and info files). Decided from the local repository alone (the 5-minute copies have
-    already replaced the offsite backup.info), counting toward retention only the fulls this
-    host recorded making (`made_labels`): a rewritten backup.info alone cannot expire anything.
-    Returns (delete, keep), both sorted."""
-    before = expired_before(local_labels & made_labels, retention_full)
+    (folders of backups older than `before`, the oldest full kept here once retention had reason
+    to expire - retention_reached() over the fulls this host recorded making: a rewritten
+    backup.info alone cannot expire anything - and no longer listed here; WAL segments older
+    than the oldest kept backup's start of the same archive id), never a file a kept backup may
+    need (its folder, newer WAL, WAL of an archive id no kept backup uses, history and info
+    files). Decided from the local repository alone (the 5-minute copies have already replaced
+    the offsite backup.info). Returns (delete, keep), both sorted."""
     delete, keep = [], []
     for path in sorted(missing_here):
         (delete if _expired_file(path, stanza, local_labels, before, floors) else keep).append(path)
@@ -246,12 +282,12 @@ def _expired_file(path, stanza, local_labels, before, floors):
     return bool(floor and wal.group(2) < floor)
 
 
-def offsite_history_errors(local, remote, retention_full):
+def offsite_history_errors(local, remote, before):
     """Why the local repository's backup.info must not replace the offsite one (labels of both),
     or []. Remote backups missing here are fine only when pgBackRest's retention removed them:
-    older than the oldest full kept here, with retention_full fulls kept. Anything else means the
-    local repository lost backups (a wiped or rebuilt disk): its info files would hide them
-    offsite and a prune would delete them."""
+    older than `before`, the oldest full kept here once retention had reason to expire
+    (retention_reached()). Anything else means the local repository lost backups (a wiped or
+    rebuilt disk): its info files would hide them offsite and a prune would delete them."""
     missing = sorted(remote - local)
     if not missing:
         return []
@@ -261,10 +297,26 @@ def offsite_history_errors(local, remote, retention_full):
     lost = [label for label in missing if full_label(label) >= fulls[0]]
     if lost:
         return ["backups the offsite copy keeps are gone here: %s" % ", ".join(lost)]
-    if len(fulls) < retention_full:
-        return ["the offsite copy keeps older backups (%s) that retention (%d fulls) has no reason to remove: "
-                "only %d full backup(s) here" % (", ".join(missing), retention_full, len(fulls))]
+    if before is None:
+        return ["the offsite copy keeps older backups (%s) that retention has no reason to remove: the oldest full "
+                "backup here (%s) is younger than the recovery window" % (", ".join(missing), fulls[0])]
     return []
+
+
+def info_backup_stops(text):
+    """{label: backup-timestamp-stop} of a backup.info file's [backup:current] section."""
+    stops = {}
+    for line in info_section(text, "backup:current").splitlines():
+        label, _, value = line.partition("=")
+        if not LABEL.match(label):
+            continue
+        try:
+            stop = json.loads(value).get("backup-timestamp-stop")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(stop, int) and not isinstance(stop, bool):
+            stops[label] = stop
+    return stops
 
 
 def stanza_info(info, stanza):
@@ -393,6 +445,15 @@ def metrics(summary, archiver, offsite_success, drill_success, db_running, now, 
         "credinet_pitr_recovery_window_start_timestamp_seconds": ("Earliest moment a restore can reach.",
                                                                   summary["oldest"]),
     })
+    if summary.get("promised"):
+        values.update({
+            "credinet_pitr_recovery_window_promised_seconds": ("The recovery window retention keeps (seconds).",
+                                                               summary["promised"]),
+            "credinet_pitr_history_start_timestamp_seconds": ("The oldest moment this repository was ever seen to "
+                                                              "reach.", summary.get("history_start", 0)),
+            "credinet_pitr_drill_due_timestamp_seconds": ("When a good point-in-time drill is due.",
+                                                          summary.get("drill_due", 0)),
+        })
     if summary.get("gap") is not None:
         values["credinet_pitr_archive_gap"] = ("1 when a WAL segment is missing between the newest backup and the "
                                                "newest archived segment (the newest point cannot be restored).",

@@ -353,9 +353,11 @@ def test_a_hole_in_the_archive_fails_latest_and_the_drill_until_a_full_backup(ho
         host.check_output("head -c 4096 /dev/urandom > %s && chown --reference=/root/held-segment %s" % (hole, hole))
         damaged = host.run("credinet-pitr drill")
         assert damaged.rc != 0
-        assert re.search(r"recovery ended at \S+ \(segment [0-9A-F]{24} of timeline \d+\) but the archive holds "
-                         r"timeline \d+ up to segment " + segment_of(segments[-1]), damaged.stderr + damaged.stdout), \
-            (damaged.stdout + damaged.stderr)[-3000:]
+        ended = re.search(r"recovery ended at \S+ \(segment ([0-9A-F]{24}) of timeline \d+\) but the archive holds "
+                          r"timeline \d+ up to segment ([0-9A-F]{24})", damaged.stdout)
+        assert ended, (damaged.stdout + damaged.stderr)[-3000:]
+        # It ended at the damaged segment; the newest is the one archived last (or a newer one since).
+        assert ended.group(1) <= name < ended.group(2) and ended.group(2) >= segment_of(segments[-1])
         host.check_output("rm -f %s" % hole)
         host.check_output("credinet-pitr metrics")
         assert metric(host, "credinet_pitr_archive_gap") == 1
@@ -374,20 +376,27 @@ RCLONE = "rclone --config /etc/credinet/rclone.conf "
 
 def test_the_offsite_prune_removes_only_what_retention_removed(host):
     """Planted offsite: a WAL segment older than every kept backup (what expire removes) and a file
-    of a kept backup that is missing here (lost, not expired). The prune removes the first only, once
-    retention's fulls are ones this host recorded making (each full below adds one; the restores did too)."""
-    for _ in range(3):
-        kept_fulls = {b["label"] for b in pgbackrest_info(host)["backup"] if b["type"] == "full"}
-        if len(kept_fulls & recorded_fulls(host)) >= 3:  # pitr_retention_full
-            break
-        host.check_output("credinet-pitr backup --type full")
-    kept_fulls = {b["label"] for b in pgbackrest_info(host)["backup"] if b["type"] == "full"}
-    assert kept_fulls <= recorded_fulls(host) and len(kept_fulls) == 3, kept_fulls
+    of a kept backup that is missing here (lost, not expired). The prune removes the first only,
+    once retention had reason to expire: the oldest full kept here that this host recorded making
+    is as old as the recovery window (14 days; the record is aged here, time cannot pass)."""
     local = host.check_output("cd %s && ls archive/credinet && ls backup/credinet | grep -E 'F$' | head -1" % REPO).split()
     old_wal = "archive/credinet/%s/0000000100000000/000000010000000000000000-%s.zst" % (local[0], "0" * 40)
     lost = "backup/credinet/%s/pg_data/planted-lost.zst" % local[1]
     for path in (old_wal, lost):
         host.check_output("echo planted | " + RCLONE + "rcat offsite:pgbackrest/" + path)
+    # Every full here is minutes old: time-based retention expired nothing, the prune removes nothing.
+    waited = host.check_output("credinet-pitr offsite --prune")
+    assert "offsite retention waits" in waited, waited
+    listed = host.check_output(RCLONE + "lsf -R --files-only offsite:pgbackrest").splitlines()
+    assert old_wal in listed and lost in listed
+    kept_fulls = sorted(b["label"] for b in pgbackrest_info(host)["backup"] if b["type"] == "full")
+    assert kept_fulls[0] in recorded_fulls(host), kept_fulls
+    record_path = "/var/lib/credinet/pitr-backups-made.json"
+    record = json.loads(host.file(record_path).content_string)
+    for entry in record["backups"]:
+        if entry["label"] == kept_fulls[0]:
+            entry["stop"] = int(time.time()) - 15 * 86400
+    host.check_output("echo %s > %s" % (_quote(json.dumps(record)), record_path))
     host.check_output("credinet-pitr offsite --prune")
     listed = host.check_output(RCLONE + "lsf -R --files-only offsite:pgbackrest").splitlines()
     assert old_wal not in listed

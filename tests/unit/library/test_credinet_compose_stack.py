@@ -320,7 +320,8 @@ def test_the_running_stack_is_discovered(app_dir, docker, capsys):
     assert out["config_services"] == ["postgres"], "the services the Compose configuration declares"
     assert out["config_files"] == [str(app_dir / "docker-compose.yml"), "/etc/credinet-compose/credinet.override.yml"]
     assert out["env_values"] == {"COMPOSE_PROJECT_NAME": "", "COMPOSE_FILE": "docker-compose.yml:docker-compose.prod.yml",
-                                 "APP_VERSION": "f727416f156530c64341f1e817b6e18fa346d88e"}
+                                 "APP_VERSION": "f727416f156530c64341f1e817b6e18fa346d88e", "POSTGRES_USER": "",
+                                 "POSTGRES_DB": ""}
     # Read-only: containers and volumes are inspected, the volume looked at, nothing else.
     assert set(fake.verbs()) <= {"ps", "container inspect", "volume inspect", "volume ls", "run", "compose", "exec"}
     assert [a for a in fake.calls if a[0] == "compose"] == [
@@ -410,7 +411,8 @@ def test_without_env_file_nor_containers_the_project_is_the_folder_name(app_dir,
     docker(containers=[], volumes=[])
     code, out = discover({"app_dir": str(app_dir) + "/"}, capsys)
     assert code == 0 and out["project"] == "credinet-v2" and out["project_source"] == "folder"
-    assert out["env_values"] == {"COMPOSE_PROJECT_NAME": "", "COMPOSE_FILE": "", "APP_VERSION": ""}
+    assert out["env_values"] == {"COMPOSE_PROJECT_NAME": "", "COMPOSE_FILE": "", "APP_VERSION": "", "POSTGRES_USER": "",
+                                 "POSTGRES_DB": ""}
 
 
 def test_an_env_file_that_is_not_utf8_is_read(app_dir, docker, capsys):

@@ -140,7 +140,9 @@ def test_offsite_copies_data_before_info_and_prunes_only_when_asked(cfg, monkeyp
     monkeypatch.setattr(cmd, "archiving_configured", lambda *_a: True)
     compared = [True]
     monkeypatch.setattr(cmd, "offsite_guard", lambda *_a: compared[0])
-    record = [{"label": label, "db_id": 1, "start": "000000010000000000000010"} for label in (FULL, "20261206-013001F")]
+    # The oldest full kept here is older than the recovery window (14 days): retention had reason to expire.
+    record = [{"label": label, "db_id": 1, "start": "000000010000000000000010", "stop": stop}
+              for label, stop in ((FULL, time.time() - 15 * 86400), ("20261206-013001F", time.time()))]
     cmd.write_state(cfg, cmd.MADE_RECORD, {"backups": record})
     info_dir = Path(cfg["repo_dir"]) / "backup" / "credinet"
     info_dir.mkdir(parents=True)
@@ -601,7 +603,7 @@ def test_a_swapped_restore_records_its_timeline_in_the_repository(cfg, monkeypat
     before = time.time()
     assert cmd.cmd_restore(cfg, restore_args("2026-12-04 09:00:00")) == 0
     recorded = cmd.pitr.timeline_records(cmd.read_timeline_record(cfg["repo_dir"]))
-    assert list(recorded) == [3] and recorded[3] >= before
+    assert list(recorded) == [3] and recorded[3] >= before - 0.001  # milliseconds kept
 
 
 def test_a_time_target_archives_the_old_timelines_last_segment_before_the_swap(cfg, monkeypatch):
@@ -639,3 +641,21 @@ def test_a_gap_starts_one_full_backup(cfg, monkeypatch, repo_info_of):
     assert len(started) == 2
     plant_repo(cfg, {2: [5]})
     assert cmd.watch_gap(cfg, info, now + 3800) == 0
+
+
+def test_the_drill_is_skipped_while_the_database_does_not_archive(cfg, monkeypatch):
+    """Production waiting for its allowed restart: no false failure every Sunday."""
+    monkeypatch.setattr(cmd, "live_db", lambda _cfg: ("db1", True))
+    monkeypatch.setattr(cmd, "archiving_configured", lambda *_a: False)
+    monkeypatch.setattr(cmd, "restore_side", lambda *_a: (_ for _ in ()).throw(AssertionError("restored")))
+    assert cmd.cmd_drill(cfg, argparse.Namespace()) == 0
+    assert not os.path.exists(os.path.join(cfg["state_dir"], "pitr-drill.json"))
+
+
+def test_window_history_keeps_the_oldest_reach_and_a_drill_due_date(cfg):
+    first = cmd.window_history(cfg, 1000, 5000)
+    assert first == {"promised": 14 * 86400, "history_start": 1000, "drill_due": 5000 + 8 * 86400}
+    # Retention moved the window start on: the history keeps the oldest reach.
+    assert cmd.window_history(cfg, 3000, 9000)["history_start"] == 1000
+    cmd.write_state(cfg, "pitr-drill.json", {"last_success": 8000})
+    assert cmd.window_history(cfg, 3000, 9000)["drill_due"] == 8000 + 8 * 86400

@@ -100,10 +100,11 @@ def test_env_value_reads_each_discovery_key_of_a_hand_written_env():
             "COMPOSE_PROJECT_NAME=credinet\n"
             "POSTGRES_PASSWORD='FAKE-secret'\n"
             "COMPOSE_FILE=docker-compose.yml:docker-compose.prod.yml  # prod\n"
-            "export APP_VERSION=\"f727416\"\n")
+            "export APP_VERSION=\"f727416\"\n"
+            "POSTGRES_USER=cuentas\n")
     assert {k: compose.env_value(text, k) for k in compose.ENV_KEYS} == {
         "COMPOSE_PROJECT_NAME": "credinet", "COMPOSE_FILE": "docker-compose.yml:docker-compose.prod.yml",
-        "APP_VERSION": "f727416"}
+        "APP_VERSION": "f727416", "POSTGRES_USER": "cuentas", "POSTGRES_DB": ""}
     assert "POSTGRES_PASSWORD" not in compose.ENV_KEYS
 
 

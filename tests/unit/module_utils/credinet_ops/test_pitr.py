@@ -264,14 +264,14 @@ F4 = "20261206-013001F"
     ({F2, F3}, {F2, F3}, None),                        # in step
     ({F2, F3, F4}, {F2, F3}, None),                    # new backups here: copied
     ({F2, F3}, set(), None),                           # first copy
-    ({F2, F3}, {F1, D1, F2, F3}, None),                # retention (2 fulls) expired F1 and its diff
+    ({F2, F3}, {F1, D1, F2, F3}, None),                # retention (14 days, F2 is older) expired F1 and its diff
     ({F4}, {F1, D1, F2, F3}, "no reason to remove"),   # a wiped repository, a new full since
     ({F2}, {F2, F3}, "gone here: " + F3),              # a newer backup lost here
     ({F2, F3}, {F2, F2 + "_20261123-013001D", F3}, "gone here"),  # a diff of a kept full lost
     (set(), {F2}, "no full backup"),
 ])
 def test_offsite_history_errors(local, remote, fragment):
-    errors = pitr.offsite_history_errors(local, remote, 2)
+    errors = pitr.offsite_history_errors(local, remote, reached(local, made=local))
     assert (errors == []) if fragment is None else any(fragment in e for e in errors)
 
 
@@ -370,6 +370,12 @@ WAL_DIR = "archive/credinet/17-1/0000000100000000/"
 
 
 KEPT = {"20261122-031501F", "20261122-031501F_20261123-031501D", "20261129-031501F"}
+NOW_R = pitr.label_epoch("20261207-031501F")  # the 22 Nov full is 15 days old, the 29 Nov one 8
+
+
+def reached(local, made=KEPT, days=14, now=NOW_R):
+    """retention_reached() over the fulls here this host made, stop times as their labels say."""
+    return pitr.retention_reached(local & made, {label: pitr.label_epoch(label) for label in local}, days, now)
 
 
 @pytest.mark.parametrize("path, deleted", [
@@ -395,19 +401,21 @@ KEPT = {"20261122-031501F", "20261122-031501F_20261123-031501D", "20261129-03150
     ("archive/credinet/17-1/0000000100000000/garbage", False),
 ])
 def test_prune_deletions(path, deleted):
-    delete, keep = pitr.prune_deletions({path}, "credinet", KEPT, KEPT, 2, {1: "000000010000000000000010"})
+    delete, keep = pitr.prune_deletions({path}, "credinet", KEPT, reached(KEPT), {1: "000000010000000000000010"})
     assert (delete, keep) == (([path], []) if deleted else ([], [path]))
 
 
 def test_prune_deletes_no_backup_folder_before_retention_had_reason_to():
-    """One full here (a young or rebuilt repository): nothing was expired, an older folder offsite is kept."""
+    """The oldest full here is younger than the window (a young or rebuilt repository): nothing
+    was expired, an older folder offsite is kept."""
     path = "backup/credinet/20261115-031501F/backup.manifest"
-    assert pitr.prune_deletions({path}, "credinet", {"20261129-031501F"}, KEPT, 2, {}) == ([], [path])
+    local = {"20261129-031501F"}
+    assert pitr.prune_deletions({path}, "credinet", local, reached(local), {}) == ([], [path])
 
 
 def test_prune_deletes_no_wal_without_a_floor():
     path = WAL_DIR + "00000001000000000000000F-%s.zst" % SHA
-    assert pitr.prune_deletions({path}, "credinet", KEPT, KEPT, 2, {}) == ([], [path])
+    assert pitr.prune_deletions({path}, "credinet", KEPT, reached(KEPT), {}) == ([], [path])
 
 
 def test_prune_deletes_no_wal_before_retention_had_reason_to():
@@ -415,7 +423,8 @@ def test_prune_deletes_no_wal_before_retention_had_reason_to():
     what the moved-aside backups need, retention removed none of it."""
     paths = {WAL_DIR + "000000010000000000000001-%s.zst" % SHA, "backup/credinet/20261115-031501F/backup.manifest"}
     floors = {1: "000000010000000000000040"}
-    assert pitr.prune_deletions(paths, "credinet", {"20261129-031501F"}, KEPT, 2, floors) == ([], sorted(paths))
+    local = {"20261129-031501F"}
+    assert pitr.prune_deletions(paths, "credinet", local, reached(local), floors) == ([], sorted(paths))
 
 
 def test_prune_counts_only_fulls_this_host_recorded():
@@ -425,8 +434,9 @@ def test_prune_counts_only_fulls_this_host_recorded():
     paths = {WAL_DIR + "00000001000000000000000F-%s.zst" % SHA, "backup/credinet/20261122-031501F/backup.manifest",
              "backup/credinet/20261129-031501F/backup.manifest"}
     floors = {1: "FFFFFFFFFFFFFFFFFFFFFFFF"}
-    assert pitr.prune_deletions(paths, "credinet", forged, KEPT, 2, floors) == ([], sorted(paths))
-    assert pitr.prune_deletions(paths, "credinet", forged | {"20261129-031501F"}, KEPT, 2, floors)[0] == []
+    assert pitr.prune_deletions(paths, "credinet", forged, reached(forged), floors) == ([], sorted(paths))
+    more = forged | {"20261129-031501F"}
+    assert pitr.prune_deletions(paths, "credinet", more, reached(more), floors)[0] == []
 
 
 # --- timelines and the WAL archive (texts as PostgreSQL 15 and pgBackRest 2.45 write them) ---------
@@ -558,3 +568,63 @@ def test_gap_metric_only_when_known():
     summary = dict(pitr.backup_summary(INFO, "credinet"), gap=1)
     assert pitr.metrics(summary, {}, None, None, True, 1000)["credinet_pitr_archive_gap"][1] == 1
     assert "credinet_pitr_archive_gap" not in pitr.metrics(dict(summary, gap=None), {}, None, None, True, 1000)
+
+
+# --- retention over simulated weeks -------------------------------------------------------------------
+
+def pgbackrest_expire(backups, days, now, count=None):
+    """pgBackRest's full retention as documented: time type keeps the newest full at least
+    `days` old and everything newer; count type (the old setting) keeps the newest `count` fulls.
+    Diffs go with their full. `backups`: {label: stop epoch}."""
+    fulls = sorted(label for label in backups if label.endswith("F"))
+    if count is not None:
+        kept = fulls[-count:]
+    else:
+        old = [f for f in fulls if now - backups[f] >= days * pitr.DAY]
+        kept = fulls[fulls.index(old[-1]):] if old else fulls
+    return {label: stop for label, stop in backups.items() if pitr.full_label(label) in kept}
+
+
+def label_at(epoch, full=None):
+    stamp = dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return stamp + "F" if full is None else "%s_%sD" % (full, stamp)
+
+
+def simulate(days=14, count=None, weeks=12, extra_full_days=(10, 11, 12, 30, 31, 32, 33, 50, 51)):
+    """Daily backups (Sunday full, other days diff) plus extra fulls (restores, manual runs) for
+    `weeks`; every day the local expire, the offsite copy and the offsite prune. Yields (now,
+    local window days, offsite window days, offsite labels, local labels)."""
+    start = dt.datetime(2026, 1, 4, 9, 15, tzinfo=dt.timezone.utc).timestamp()  # a Sunday
+    local, offsite, record = {}, set(), []
+    for day in range(weeks * 7):
+        now = start + day * pitr.DAY
+        newest_full = max((label for label in local if label.endswith("F")), default=None)
+        regular = label_at(now) if day % 7 == 0 or newest_full is None else label_at(now, newest_full)
+        made = [(regular, now + 60)] + ([(label_at(now + 3600), now + 3660)] if day in extra_full_days else [])
+        for label, stop in made:
+            local[label] = stop
+            record.append({"label": label, "db_id": 1, "start": "000000010000000000000010", "stop": stop})
+        local = pgbackrest_expire(local, days, now + 7200, count)
+        offsite |= set(local)
+        made_fulls = set(local) & {e["label"] for e in record}
+        before = pitr.retention_reached(made_fulls, pitr.made_stops(record), days, now + 7200)
+        paths = {"backup/credinet/%s/backup.manifest" % label for label in offsite - set(local)}
+        delete, _keep = pitr.prune_deletions(paths, "credinet", set(local), before, {})
+        offsite -= {p.split("/")[2] for p in delete}
+        window = (now + 7200 - min(local.values())) / pitr.DAY
+        offsite_window = (now + 7200 - min(e["stop"] for e in record if e["label"] in offsite)) / pitr.DAY
+        yield day, window, offsite_window, offsite, set(local)
+
+
+def test_time_retention_keeps_the_promised_window_whatever_extra_fulls_are_taken():
+    for day, window, offsite_window, offsite, local in simulate():
+        if day >= 14:
+            assert window >= 14, "day %d: the local window is %.1f days" % (day, window)
+            assert offsite_window >= 14, "day %d: the offsite window is %.1f days" % (day, offsite_window)
+        assert local <= offsite, "day %d: a backup kept here is gone offsite" % day
+    assert window < 14 + 8  # and retention does expire: the window does not grow without bound
+
+
+def test_count_retention_was_the_defect_extra_fulls_shrank_the_window():
+    windows = [window for day, window, *_ in simulate(count=3) if day >= 14]
+    assert min(windows) < 7, "three fulls kept: two extra fulls leave under a week"
