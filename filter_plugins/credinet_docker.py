@@ -1,5 +1,6 @@
 """Pure helpers for Docker and Compose: daemon.json settings, compose versions, the app's
 Compose override (the settings credinet-ops adds to the app without editing its checkout)."""
+import json
 import re
 from urllib.parse import urlsplit
 
@@ -48,6 +49,23 @@ def compose_override(config, project, timezone, zoneinfo_dir="/usr/share/zoneinf
         raise AnsibleFilterError(str(exc))
 
 
+def pitr_base_image(declared_config, db_service, running_image, running_base, archiving_name):
+    """The postgres image role pitr's archiving image is built FROM: the one the app's own Compose
+    files declare for its database (`docker compose config --format json` without the role's
+    override: a new tag there, a PostgreSQL minor update, reaches the archiving image), else the
+    base an archiving database runs on (its label), else the image the database runs. '' when
+    none is known."""
+    try:
+        services = json.loads(declared_config or "{}").get("services") or {}
+        declared = str((services.get(db_service) or {}).get("image") or "")
+    except (ValueError, AttributeError):
+        declared = ""
+    archiving = str(running_image or "").startswith(str(archiving_name) + ":")
+    if declared and not declared.startswith(str(archiving_name) + ":"):
+        return declared
+    return str(running_base or "") if archiving else str(running_image or "")
+
+
 def file_args(files):
     """['-f', a, '-f', b] for `docker compose`."""
     return [arg for name in files for arg in ("-f", str(name))]
@@ -63,5 +81,6 @@ class FilterModule:
             "credinet_image_repo": compose.image_repo,
             "credinet_compose_project_name": compose.normalize_project_name,
             "credinet_compose_file_args": file_args,
+            "credinet_pitr_base_image": pitr_base_image,
             "credinet_compose_default_files": compose.default_files,
         }

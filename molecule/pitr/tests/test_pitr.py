@@ -126,6 +126,21 @@ def test_bad_input_and_an_unallowed_restart_change_nothing(host, playbook, scena
     assert db_id(host) == before[0]
 
 
+def test_role_app_never_leaves_the_archiving_override_out(host, playbook, scenario_dir):
+    """A database recreated without the override would stop archiving: a hole in the archive."""
+    env = "/home/jair/proyectos/credinet-v2/.env"
+    before = (db_id(host), host.file(env).sha256sum)
+    host.check_output("mv %s /root/override-aside" % OVERRIDE)
+    try:
+        result = playbook(scenario_dir / "app-only.yml", "prod")
+    finally:
+        host.check_output("mv /root/override-aside %s" % OVERRIDE)
+    assert result.rc != 0
+    assert "credinet.pitr.yml (listed in credinet_compose_extra_files) is not on" in result.flat, result.output[-3000:]
+    assert "Nothing was changed." in result.flat
+    assert (db_id(host), host.file(env).sha256sum) == before
+
+
 def test_restore_to_a_time_undoes_a_mistaken_delete(host, playbook, loan):
     sql(host, "INSERT INTO payments (loan_id, amount) SELECT %d, 777.77 FROM generate_series(1, 3)" % loan)
     time.sleep(1.5)

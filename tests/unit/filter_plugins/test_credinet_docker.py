@@ -60,3 +60,26 @@ def test_filters_are_registered():
     filters = FilterModule().filters()
     assert filters["credinet_insecure_registries"] is insecure_registries
     assert filters["credinet_compose_version"] is compose_version
+
+
+class TestPitrBaseImage:
+    """Role pitr's archiving image is built FROM the app's declared postgres image."""
+    pitr_base = staticmethod(_docker.pitr_base_image)
+    CONFIG = '{"services": {"postgres": {"image": "postgres:17.2"}, "backend": {"image": "credinet-backend:abc"}}}'
+
+    def test_a_new_tag_in_the_app_compose_file_reaches_the_archiving_image(self):
+        # Running the archiving image built from postgres:17.1; the app now declares 17.2.
+        assert self.pitr_base(self.CONFIG, "postgres", "credinet-postgres-pitr:1a2b", "postgres:17.1",
+                              "credinet-postgres-pitr") == "postgres:17.2"
+
+    def test_without_a_readable_declaration_the_running_base_or_image(self):
+        for config in ("", "not json", '{"services": {}}', '[1]'):
+            assert self.pitr_base(config, "postgres", "credinet-postgres-pitr:1a2b", "postgres:17.1",
+                                  "credinet-postgres-pitr") == "postgres:17.1"
+            assert self.pitr_base(config, "postgres", "postgres:17", "", "credinet-postgres-pitr") == "postgres:17"
+        assert self.pitr_base("", "postgres", "", "", "credinet-postgres-pitr") == ""
+
+    def test_a_declaration_of_the_archiving_image_itself_is_not_a_base(self):
+        config = '{"services": {"postgres": {"image": "credinet-postgres-pitr:1a2b"}}}'
+        assert self.pitr_base(config, "postgres", "credinet-postgres-pitr:1a2b", "postgres:17.1",
+                              "credinet-postgres-pitr") == "postgres:17.1"
