@@ -23,7 +23,8 @@ ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 COMMANDS = DOCS.extract()
 # Inputs of playbooks that are not role variables (plays' own vars), with their types.
 PLAYBOOK_INPUTS = {"restore_confirm": "str", "restore_backup": "str", "restore_from": "str", "restore_target_time": "str",
-                   "restore_allow_other_env": "bool", "restore_discard_unarchived": "bool", "dr_confirm": "str",
+                   "restore_allow_other_env": "bool", "restore_discard_unarchived": "bool", "restore_target_timeline": "int",
+                   "dr_confirm": "str",
                    "dr_backup": "str", "dr_force": "bool",
                    "dr_max_set_age_hours": "int"}
 STRICT_BOOLS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
