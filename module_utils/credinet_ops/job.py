@@ -14,8 +14,10 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 import zoneinfo
@@ -92,15 +94,16 @@ def write_atomic(path, data, mode=0o600):
     disk) the temp file is removed and the old content stays.
     """
     directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, ".%s.tmp.%d" % (os.path.basename(path), os.getpid()))
     payload = data.encode() if isinstance(data, str) else data
+    # A new file of a random name (O_EXCL: never through a link someone else planted there, e.g.
+    # in a folder another user can write); the mode set on the open file, not by name.
+    fd, tmp = tempfile.mkstemp(prefix=".%s.tmp." % os.path.basename(path), dir=directory)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -120,6 +123,20 @@ def append_line(path, record):
 
 
 # --- log -------------------------------------------------------------------------------------
+
+def read_regular(path, limit=65536):
+    """The text of a small regular file, read without following a link and without blocking on a
+    FIFO: for files in folders another user (a container) can write. FileNotFoundError when
+    absent; OSError for anything that is not a regular file or is larger than `limit` bytes."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError("%s is not a regular file" % path)
+        if info.st_size > limit:
+            raise OSError("%s is larger than %d bytes" % (path, limit))
+        return fh.read(limit + 1)[:limit].decode(errors="replace")
+
 
 def log(msg, *args):
     """One line to stdout. Never raises: a reader that is gone (the SSH session or Ansible

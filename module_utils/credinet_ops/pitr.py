@@ -6,6 +6,7 @@ two Docker volumes can trade their data directories by rename.
 """
 import datetime as dt
 import json
+import math
 import os
 import re
 
@@ -222,16 +223,19 @@ def label_epoch(label):
     return dt.datetime.strptime(label[:15], "%Y%m%d-%H%M%S").replace(tzinfo=dt.timezone.utc).timestamp()
 
 
-def made_stops(record):
+def made_stops(record, fallback=True):
     """{label: stop epoch} of a record of backups this host made. An entry recorded before stop
-    times were kept counts as two days younger than its label says: retention must never look
-    further along than it is."""
+    times were kept counts, with `fallback`, as two days younger than its label says (retention
+    must never look further along than it is); without, it is left out (the caller has a better
+    source)."""
     stops = {}
     for e in record:
         if isinstance(e, dict) and isinstance(e.get("label"), str) and LABEL.match(e["label"]):
             stop = e.get("stop")
-            usable = isinstance(stop, (int, float)) and not isinstance(stop, bool)
-            stops[e["label"]] = stop if usable else label_epoch(e["label"]) + 2 * DAY
+            if isinstance(stop, (int, float)) and not isinstance(stop, bool) and math.isfinite(stop):
+                stops[e["label"]] = stop
+            elif fallback:
+                stops[e["label"]] = label_epoch(e["label"]) + 2 * DAY
     return stops
 
 
@@ -528,8 +532,8 @@ def parse_history(text):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         found = HISTORY_LINE.match(line)
-        if not found:
-            raise PlanError("unreadable timeline history line %r" % line)
+        if not found:  # its text is not repeated: the file lies in a folder a container can write
+            raise PlanError("unreadable timeline history (line %d)" % (len(entries) + 1))
         lsn = (int(found.group(2), 16) << 32) | int(found.group(3), 16)
         entries.append((int(found.group(1)), lsn, (found.group(4) or "").strip()))
     return entries
@@ -621,11 +625,13 @@ def timeline_at(target_epoch, timelines, lower_bounds, live_from, root):
     the parent still committed then); `root`: the timeline the history starts from. A timeline
     with no record that may have been live then is not guessed at."""
     for tli in sorted(set(timelines) - {root}, reverse=True):
-        if tli in live_from:
+        bound = lower_bounds.get(tli)
+        # A record earlier than its own fork cannot be right (a clock set back, a rewritten file):
+        # that timeline is taken as unrecorded.
+        if tli in live_from and (bound is None or live_from[tli] >= bound):
             if live_from[tli] <= target_epoch:
                 return tli
             continue
-        bound = lower_bounds.get(tli)
         if bound is not None and target_epoch < bound:
             continue
         raise PlanError("timeline %d of the archive has no record of when its restore went live and may be the one "
@@ -651,14 +657,17 @@ def newest_segment(segments, tli):
     return max(segments.get(tli, ()), default=None)
 
 
-def recovery_end_error(history, expected_parent, target_epoch, newest, seg_bytes=DEFAULT_SEGMENT_BYTES):
+def recovery_end_error(history, expected_parent, target_epoch, newest, seg_bytes=DEFAULT_SEGMENT_BYTES, begins=None,
+                       min_end=None):
     """Why the recovery a side server finished did not end where it should, or None.
 
     `history`: the new timeline's history (its last line: the timeline recovery ended on and
-    where). A restore to a time must end on the timeline live then (`expected_parent`), before
-    a transaction committed after the target. A restore to the end of the archive (`target_epoch`
-    None) must end on the newest timeline and not before `newest`, its newest archived segment:
-    recovery promotes at the first hole in the archive and calls it complete."""
+    where). A restore must end on the planned timeline (`expected_parent`), past where that
+    timeline began (`begins`: timeline_begins() of it). A restore to a time must stop before a
+    transaction committed after the target. A restore to the end of the archive (`target_epoch`
+    None) must end inside or after `newest`, the newest archived segment of that timeline (at a
+    hole or a damaged segment recovery promotes and calls it complete), and not before `min_end`
+    (the live database's position when the app stopped)."""
     if not history:
         return "the restored database started no new timeline (no history file): recovery did not end normally"
     parent, switch, reason = history[-1]
@@ -667,22 +676,39 @@ def recovery_end_error(history, expected_parent, target_epoch, newest, seg_bytes
     if parent != expected_parent:
         return ("recovery ended on timeline %d at %s, not on timeline %d that the target needs"
                 % (parent, where, expected_parent))
+    if begins and switch < begins[-1][0]:
+        return ("recovery ended at %s, before timeline %d began (%s)" % (where, parent, format_lsn(begins[-1][0])))
     if target_epoch is not None:
         stopped = reason_epoch(reason)
-        if stopped is not None and stopped <= target_epoch:
-            return "recovery stopped at %s before a transaction of %s, not after the target" % (where, reason)
+        if stopped is None or stopped <= target_epoch:
+            return ("recovery stopped at %s (%s), not before a transaction committed after the target"
+                    % (where, reason[:80] or "no reason given"))
         return None
-    if newest and segment_number(switch, seg_bytes) < parse_segment(newest, seg_bytes)[1]:
+    if newest and switch <= parse_segment(newest, seg_bytes)[1] * seg_bytes:
         return ("recovery ended at %s but the archive holds timeline %d up to segment %s: a gap in the WAL archive "
-                "(segments never archived)" % (where, parent, newest))
+                "(segments never archived) or a damaged segment" % (where, parent, newest))
+    if min_end is not None and switch < min_end:
+        return ("recovery ended at %s, before %s where the database was when the app stopped"
+                % (where, format_lsn(min_end)))
     return None
 
 
-def timeline_records(text):
-    """{timeline: live-from epoch} of the repository's record of restores (empty when unreadable)."""
+def timeline_entries(text):
+    """The well-formed entries of a record of restored timelines: a positive integer timeline and
+    a finite live-from time (anything else, e.g. from a rewritten file, is left out)."""
     try:
         entries = json.loads(text or "{}").get("timelines") or []
     except (ValueError, AttributeError):
-        return {}
-    return {e["timeline"]: e["live_from"] for e in entries if isinstance(e, dict)
-            and _is_db_id(e.get("timeline")) and isinstance(e.get("live_from"), (int, float))}
+        return []
+    if not isinstance(entries, list):
+        return []
+    return [e for e in entries if isinstance(e, dict) and _is_db_id(e.get("timeline")) and e["timeline"] > 0
+            and isinstance(e.get("live_from"), (int, float)) and not isinstance(e.get("live_from"), bool)
+            and math.isfinite(e["live_from"])]
+
+
+def timeline_records(text, system_id=None):
+    """{timeline: live-from epoch} of a record of restored timelines (empty when unreadable); with
+    `system_id`, only entries of that database cluster (or that name none)."""
+    return {e["timeline"]: e["live_from"] for e in timeline_entries(text)
+            if system_id is None or e.get("system_id") in (None, system_id)}

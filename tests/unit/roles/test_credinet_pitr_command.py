@@ -16,7 +16,7 @@ from credinet_ops import job
 
 cmd = load_source("roles/pitr/files/credinet-pitr")
 MX = zoneinfo.ZoneInfo("America/Mexico_City")
-TIMELINES = {"timeline": 2, "parent": 1}
+TIMELINES = {"timeline": 2, "parent": 1, "bound": None, "system_id": 7}
 
 
 @pytest.fixture
@@ -351,6 +351,9 @@ def live_restore(cfg, monkeypatch, running=True, archiving=True, ready=0, oldest
     monkeypatch.setattr(cmd, "project_containers", lambda _cfg, running_only: ["db1", "backend1"])
     monkeypatch.setattr(cmd.job, "now", lambda _cfg: dt.datetime(2026, 12, 4, 10, 0, tzinfo=MX))
     monkeypatch.setattr(cmd, "docker", lambda *args, **_kw: seen.append(args) or Proc(0))
+    monkeypatch.setattr(cmd, "plan_restore", lambda *_a, **_kw: {"timeline": 1, "set": F1["label"]})
+    monkeypatch.setattr(cmd, "live_timeline", lambda *_a: 1)
+    monkeypatch.setattr(cmd, "psql", lambda *_a, **_kw: "0/5000000")
     return seen
 
 
@@ -575,24 +578,65 @@ def test_the_recovery_end_is_checked_on_the_side_server(cfg, monkeypatch):
     with pytest.raises(job.JobError, match="ended on timeline 2.*not on timeline 1.*Nothing was swapped"):
         cmd.check_recovery_end(cfg, "side", plan, "credinet", "credinet")
     answers["cat"] = "1\t0/30167B8\tbefore 2026-12-08 09:51:47.538043+00\n"
-    assert cmd.check_recovery_end(cfg, "side", plan, "credinet", "credinet") == 3
+    tli, bound = cmd.check_recovery_end(cfg, "side", plan, "credinet", "credinet")
+    assert tli == 3 and bound == pytest.approx(T.timestamp() + 0.538043)
+    # A history file that is no history (its text is never repeated in the error).
+    answers["cat"] = "root:$6$secret:19000:0:99999:7:::\n"
+    with pytest.raises(job.JobError, match=r"unreadable timeline history \(line 1\)") as err:
+        cmd.check_recovery_end(cfg, "side", plan, "credinet", "credinet")
+    assert "secret" not in str(err.value)
 
 
-def test_the_timeline_record_keeps_each_timeline_once(cfg):
+def record(cfg, tli, live_from, system_id=7):
+    cmd.record_timeline(cfg, {"timeline": tli, "parent": 1, "live_from": live_from}, "2026-12-08 03:51:42", system_id)
+
+
+def test_the_timeline_record_keeps_each_timeline_once_in_root_state_and_the_repository(cfg):
     os.makedirs(cfg["repo_dir"])
-    cmd.record_timeline(cfg, 2, 1, "2026-12-08 03:51:42", SWAP_1.timestamp())
-    cmd.record_timeline(cfg, 3, 1, "2026-12-08 03:51:47", SWAP_1.timestamp() + 60)
-    cmd.record_timeline(cfg, 3, 1, "2026-12-08 03:51:47", SWAP_1.timestamp() + 61)
-    text = cmd.read_timeline_record(cfg["repo_dir"])
-    assert cmd.pitr.timeline_records(text) == {2: SWAP_1.timestamp(), 3: SWAP_1.timestamp() + 61}
+    record(cfg, 2, SWAP_1.timestamp())
+    record(cfg, 3, SWAP_1.timestamp() + 60)
+    record(cfg, 3, SWAP_1.timestamp() + 61)
+    expected = {2: SWAP_1.timestamp(), 3: SWAP_1.timestamp() + 61}
+    assert cmd.pitr.timeline_records(cmd.read_timeline_record(cfg["repo_dir"])) == expected
+    assert cmd.timeline_record(cfg, cfg["repo_dir"], 7) == expected
+    assert cmd.timeline_record(cfg, cfg["repo_dir"], 8) == {}  # another cluster's record
     assert oct(os.stat(os.path.join(cfg["repo_dir"], "credinet-timelines.json")).st_mode & 0o777) == "0o644"
+
+
+@pytest.mark.parametrize("text", ['{"timelines": 5}', '[1, 2]', '{"timelines": [{"timeline": "2", "live_from": 1}]}',
+                                  '{"timelines": [{"live_from": 1}, {"timeline": true, "live_from": 1}]}',
+                                  '{"timelines": [{"timeline": 2, "live_from": NaN}, {"timeline": 3, "live_from": true}]}',
+                                  "not json"])
+def test_a_rewritten_repository_record_is_ignored_and_rewritten(cfg, text):
+    """The repository is writable by the database container: odd content never breaks the
+    record of a new restore, nor counts."""
+    os.makedirs(cfg["repo_dir"])
+    Path(cfg["repo_dir"], "credinet-timelines.json").write_text(text)
+    assert cmd.timeline_record(cfg, cfg["repo_dir"], 7) == {}
+    record(cfg, 4, SWAP_1.timestamp())
+    assert cmd.timeline_record(cfg, cfg["repo_dir"], 7) == {4: SWAP_1.timestamp()}
+
+
+def test_links_and_fifos_planted_in_the_repository_are_not_followed(cfg, tmp_path):
+    os.makedirs(cfg["repo_dir"])
+    secret = tmp_path / "shadow"
+    secret.write_text("root:secret\n")
+    os.symlink(secret, os.path.join(cfg["repo_dir"], "credinet-timelines.json"))
+    assert cmd.read_timeline_record(cfg["repo_dir"]) == ""
+    record(cfg, 2, SWAP_1.timestamp())  # replaces the link, never writes through it
+    assert secret.read_text() == "root:secret\n"
+    assert not os.path.islink(os.path.join(cfg["repo_dir"], "credinet-timelines.json"))
+    fifo = os.path.join(cfg["repo_dir"], "fifo")
+    os.mkfifo(fifo)
+    assert cmd.read_timeline_record(cfg["repo_dir"], "fifo") == ""  # at once, not blocked
 
 
 def test_a_swapped_restore_records_its_timeline_in_the_repository(cfg, monkeypatch):
     live_restore(cfg, monkeypatch)
     os.makedirs(cfg["repo_dir"])
     monkeypatch.setattr(cmd, "exec_pgbackrest", lambda *_a, **_kw: Proc(0))
-    monkeypatch.setattr(cmd, "restore_side", lambda *_a: ("fresh", "fresh-side", {}, "-", {"timeline": 3, "parent": 1}))
+    monkeypatch.setattr(cmd, "restore_side", lambda *_a: ("fresh", "fresh-side", {}, "-", {"timeline": 3, "parent": 1,
+                                                                                "bound": None, "system_id": 7}))
     monkeypatch.setattr(cmd, "stop_side", lambda _name: None)
     monkeypatch.setattr(cmd, "volume_exists", lambda _name: True)
     monkeypatch.setattr(cmd, "trade_data", lambda *_a: None)
@@ -634,6 +678,9 @@ def test_a_gap_starts_one_full_backup(cfg, monkeypatch, repo_info_of):
     started = []
     monkeypatch.setattr(cmd.subprocess, "run", lambda argv, **_kw: started.append(argv))
     now = time.time()
+    # Segments after the hole just arrived: async archive-push may still store the missing one.
+    assert cmd.watch_gap(cfg, info, now) == 0 and started == []
+    now += cmd.GAP_SETTLE_SECONDS + 1
     assert cmd.watch_gap(cfg, info, now) == 1
     assert cmd.watch_gap(cfg, info, now + 120) == 1  # the next metrics run: not again
     assert started == [["systemctl", "start", "--no-block", "credinet-pitr-full.service"]]
@@ -641,6 +688,24 @@ def test_a_gap_starts_one_full_backup(cfg, monkeypatch, repo_info_of):
     assert len(started) == 2
     plant_repo(cfg, {2: [5]})
     assert cmd.watch_gap(cfg, info, now + 3800) == 0
+
+
+def test_no_backup_on_the_live_timelines_history_counts_as_a_gap(cfg, monkeypatch, repo_info_of):
+    plant_repo(cfg, {1: [1, 2, 3, 4], 2: [3, 4, 5]})
+    info = repo_info_of(F2)
+    monkeypatch.setattr(cmd.subprocess, "run", lambda argv, **_kw: None)
+    # Timeline 1 runs again (its volume switched back by hand): F2 of timeline 2 is no base for it.
+    assert cmd.watch_gap(cfg, info, time.time(), tli=1) == 1
+
+
+def test_a_gap_that_cannot_be_recorded_starts_no_full_backup(cfg, monkeypatch, repo_info_of):
+    plant_repo(cfg, {1: [1, 2, 3, 4], 2: [3, 4, 6, 7]})
+    info = repo_info_of(F1)
+    started = []
+    monkeypatch.setattr(cmd.subprocess, "run", lambda argv, **_kw: started.append(argv))
+    monkeypatch.setattr(cmd, "write_state", lambda *_a: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    assert cmd.watch_gap(cfg, info, time.time() + 120) == 1
+    assert started == []
 
 
 def test_the_drill_is_skipped_while_the_database_does_not_archive(cfg, monkeypatch):
@@ -659,3 +724,32 @@ def test_window_history_keeps_the_oldest_reach_and_a_drill_due_date(cfg):
     assert cmd.window_history(cfg, 3000, 9000)["history_start"] == 1000
     cmd.write_state(cfg, "pitr-drill.json", {"last_success": 8000})
     assert cmd.window_history(cfg, 3000, 9000)["drill_due"] == 8000 + 8 * 86400
+
+
+def test_the_guard_takes_exact_stops_from_backup_info_for_entries_recorded_without(cfg, monkeypatch, tmp_path):
+    """A full expired by retention is still listed offsite; the oldest full here is 15 days old by
+    backup.info, and its record entry (made before stops were kept) must not make it look younger."""
+    stop = time.time() - 15 * 86400
+    # Its label says 15 days too: the +2-day allowance for stop-less entries would make it 13.
+    old, kept = "20261101-031501F", dt.datetime.fromtimestamp(stop, UTC).strftime("%Y%m%d-%H%M%SF")
+    here = BACKUP_INFO.replace("%s={}", '%s={"backup-timestamp-stop":' + str(int(stop)) + '}') % (111, kept)
+    snap = tmp_path / "snap" / "backup" / "credinet"
+    snap.mkdir(parents=True)
+    (snap / "backup.info").write_text(here)
+    cmd.write_state(cfg, cmd.MADE_RECORD, {"backups": [{"label": kept, "db_id": 1, "start": "000000010000000000000010"}]})
+    there = BACKUP_INFO % (111, old + "={}\n" + kept)
+    monkeypatch.setattr(cmd.pg, "run", lambda *_a, **_kw: Proc(0, there.encode()))
+    assert cmd.offsite_guard(cfg, "offsite:pgbackrest", str(tmp_path / "snap")) is True
+
+
+def test_a_recorded_stop_is_held_between_the_run_start_and_now(cfg, monkeypatch):
+    """A database container that lies `stop: 0` cannot make a new full look old enough to expire others."""
+    before = [{"name": "credinet", "backup": []}]
+    after = [{"name": "credinet", "backup": [{"label": "20261208-031501F", "type": "full",
+                                               "archive": {"start": "000000010000000000000010"}, "database": {"id": 1},
+                                               "timestamp": {"start": 0, "stop": 0}}]}]
+    monkeypatch.setattr(cmd, "info_or_none", lambda _cfg: after)
+    began = time.time() - 30
+    cmd.record_made_backup(cfg, before, "full", began)
+    entry = cmd.read_made_record(cfg)[0]
+    assert int(began) <= entry["stop"] <= time.time()

@@ -550,8 +550,9 @@ def test_recovery_must_end_on_the_planned_timeline_after_the_target():
 
 def test_recovery_to_the_end_of_the_archive_must_reach_its_newest_segment():
     end = pitr.parse_history(LATEST_END)
-    assert pitr.recovery_end_error(end, 2, None, "000000020000000000000004") is None
-    assert pitr.recovery_end_error(end, 2, None, "000000020000000000000005") is None  # ended at its start
+    assert pitr.recovery_end_error(end, 2, None, "000000020000000000000004") is None  # its switch: the next one's start
+    # Ended at the very start of the newest segment: that segment was unreadable (damaged).
+    assert "damaged segment" in pitr.recovery_end_error(end, 2, None, "000000020000000000000005")
     error = pitr.recovery_end_error(end, 2, None, "000000020000000000000009")
     assert "recovery ended at 0/5000000 (segment 000000020000000000000005 of timeline 2)" in error
     assert "up to segment 000000020000000000000009" in error and "gap in the WAL archive" in error
@@ -628,3 +629,29 @@ def test_time_retention_keeps_the_promised_window_whatever_extra_fulls_are_taken
 def test_count_retention_was_the_defect_extra_fulls_shrank_the_window():
     windows = [window for day, window, *_ in simulate(count=3) if day >= 14]
     assert min(windows) < 7, "three fulls kept: two extra fulls leave under a week"
+
+
+def test_recovery_end_checks_the_review_found_missing():
+    three = pitr.parse_history(HISTORY_3)
+    # Stopped on the planned timeline but before it began (an inconsistent plan).
+    assert "before timeline 1 began" in pitr.recovery_end_error(three, 1, T, None, begins=[(0, 1), (0x4000000, 1)])
+    # A time target whose stop reason says nothing about time is no proof it went past the target.
+    odd = [(1, 0x30167B8, "no recovery target specified")]
+    assert "not before a transaction committed after the target" in pitr.recovery_end_error(odd, 1, T, None)
+    end = pitr.parse_history(LATEST_END)
+    assert "before 0/6000000 where the database was" in pitr.recovery_end_error(end, 2, None, None, min_end=0x6000000)
+    assert pitr.recovery_end_error(end, 2, None, None, min_end=0x4FFFFFF) is None
+
+
+def test_a_record_earlier_than_its_own_fork_is_taken_as_missing():
+    # Clock set back at the swap (or a rewritten file): live_from before the fork's first unreplayed commit.
+    with pytest.raises(pitr.PlanError, match="timeline 2"):
+        pitr.timeline_at(T, {2: []}, {2: T1 + 1.4}, {2: T1}, 1)
+    assert pitr.timeline_at(T, {2: []}, {2: T1 + 1.4}, {2: T + 5}, 1) == 1
+
+
+def test_made_stops_without_fallback_leaves_unknown_stops_out():
+    record = [{"label": "20261122-031501F", "stop": 5}, {"label": "20261129-031501F"},
+              {"label": "20261130-031501F", "stop": float("nan")}]
+    assert pitr.made_stops(record, fallback=False) == {"20261122-031501F": 5}
+    assert set(pitr.made_stops(record)) == {"20261122-031501F", "20261129-031501F", "20261130-031501F"}
