@@ -459,8 +459,8 @@ def metrics(summary, archiver, offsite_success, drill_success, db_running, now, 
                                                           summary.get("drill_due", 0)),
         })
     if summary.get("gap") is not None:
-        values["credinet_pitr_archive_gap"] = ("1 when a WAL segment is missing between the newest backup and the "
-                                               "newest archived segment (the newest point cannot be restored).",
+        values["credinet_pitr_archive_gap"] = ("1 when the newest point cannot be restored (a WAL segment or a "
+                                               "usable backup is missing), -1 when that could not be checked.",
                                                int(summary["gap"]))
     if archiver:
         values.update({

@@ -374,6 +374,9 @@ def test_a_hole_in_the_archive_fails_latest_and_the_drill_until_a_full_backup(ho
         # It ended at the damaged segment; the newest is the one archived last (or a newer one since).
         assert ended.group(1) <= name < ended.group(2) and ended.group(2) >= segment_of(segments[-1])
         host.check_output("rm -f %s" % hole)
+        # A hole counts once later segments have been there a minute (async push order): time
+        # cannot pass here, the newest segment's file is aged instead.
+        host.check_output("touch -h -d '5 minutes ago' %s" % segments[-1])
         host.check_output("credinet-pitr metrics")
         assert metric(host, "credinet_pitr_archive_gap") == 1
         wait_backups(host)  # the metrics job started a full backup
