@@ -133,9 +133,10 @@ def read_regular(path, limit=65536):
         info = os.fstat(fh.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise OSError("%s is not a regular file" % path)
-        if info.st_size > limit:
+        data = fh.read(limit + 1)
+        if info.st_size > limit or len(data) > limit:
             raise OSError("%s is larger than %d bytes" % (path, limit))
-        return fh.read(limit + 1)[:limit].decode(errors="replace")
+        return data.decode(errors="replace")
 
 
 def log(msg, *args):

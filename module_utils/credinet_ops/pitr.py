@@ -616,20 +616,29 @@ def choose_backup(backups, begins, target_epoch, seg_bytes=DEFAULT_SEGMENT_BYTES
     return max(usable, key=lambda b: int((b.get("timestamp") or {}).get("stop") or 0), default=None)
 
 
-def timeline_at(target_epoch, timelines, lower_bounds, live_from, root):
+def timeline_at(target_epoch, timelines, lower_bounds, live_from, root, now=None):
     """The timeline that was live at `target_epoch`: the newest one that had gone live by then.
 
-    `timelines`: those the archive has a history file for; `live_from`: {timeline: epoch} of
-    those a restore of this host recorded (the moment its data was swapped in); `lower_bounds`:
-    {timeline: epoch} before which a timeline cannot have been live (its history's stop reason:
-    the parent still committed then); `root`: the timeline the history starts from. A timeline
-    with no record that may have been live then is not guessed at."""
+    `timelines`: {timeline: parsed history} of those the archive has a history file for;
+    `live_from`: {timeline: epoch} of those a restore of this host recorded (the moment its data
+    was swapped in); `lower_bounds`: {timeline: epoch} before which a timeline cannot have been
+    live (its history's stop reason: the parent still committed then); `root`: the timeline the
+    history starts from. A timeline with no record that may have been live then is not guessed
+    at, and a record that contradicts the history (earlier than its own fork, later than a fork
+    from it, in the future: a clock step, a rewritten file) refuses rather than picks."""
+    children = {}
+    for child, history in (timelines or {}).items():
+        if history and child in lower_bounds:
+            children.setdefault(history[-1][0], []).append(lower_bounds[child])
     for tli in sorted(set(timelines) - {root}, reverse=True):
         bound = lower_bounds.get(tli)
-        # A record earlier than its own fork cannot be right (a clock set back, a rewritten file):
-        # that timeline is taken as unrecorded.
-        if tli in live_from and (bound is None or live_from[tli] >= bound):
-            if live_from[tli] <= target_epoch:
+        if tli in live_from:
+            went = live_from[tli]
+            if (bound is not None and went < bound) or any(went > b for b in children.get(tli, ())) \
+                    or (now is not None and went > now):
+                raise PlanError("the record of timeline %d (live from %s) contradicts the archive's history: give "
+                                "the timeline with restore_target_timeline" % (tli, _utc_text(went)))
+            if went <= target_epoch:
                 return tli
             continue
         if bound is not None and target_epoch < bound:
@@ -638,6 +647,10 @@ def timeline_at(target_epoch, timelines, lower_bounds, live_from, root):
                         "live at the target: give it with restore_target_timeline (%s)"
                         % (tli, ", ".join(str(t) for t in sorted(set(timelines) | {root}))))
     return root
+
+
+def _utc_text(epoch):
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def wal_gap(begins, start_lsn, segments, newest, seg_bytes=DEFAULT_SEGMENT_BYTES):

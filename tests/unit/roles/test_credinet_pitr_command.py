@@ -353,7 +353,7 @@ def live_restore(cfg, monkeypatch, running=True, archiving=True, ready=0, oldest
     monkeypatch.setattr(cmd, "docker", lambda *args, **_kw: seen.append(args) or Proc(0))
     monkeypatch.setattr(cmd, "plan_restore", lambda *_a, **_kw: {"timeline": 1, "set": F1["label"]})
     monkeypatch.setattr(cmd, "live_timeline", lambda *_a: 1)
-    monkeypatch.setattr(cmd, "psql", lambda *_a, **_kw: "0/5000000")
+    monkeypatch.setattr(cmd, "psql", lambda *_a, **_kw: "000000010000000000000005|0/5000000")
     return seen
 
 
@@ -487,9 +487,9 @@ def test_volumes_made_for_a_swap_that_never_began_are_removed(cfg, monkeypatch):
 # --- restore plans: timeline, backup set, holes (a repository tree as pgBackRest lays it out) ---------
 
 UTC = dt.timezone.utc
-T1 = dt.datetime(2026, 12, 8, 9, 51, 42, tzinfo=UTC)      # the first restore's target
-T = dt.datetime(2026, 12, 8, 9, 51, 47, tzinfo=UTC)       # a later, better guess: between T1 and the swap
-SWAP_1 = dt.datetime(2026, 12, 8, 9, 52, 0, tzinfo=UTC)   # the first restore's data went live
+T1 = dt.datetime(2026, 12, 1, 9, 51, 42, tzinfo=UTC)      # the first restore's target
+T = dt.datetime(2026, 12, 1, 9, 51, 47, tzinfo=UTC)       # a later, better guess: between T1 and the swap
+SWAP_1 = dt.datetime(2026, 12, 1, 9, 52, 0, tzinfo=UTC)   # the first restore's data went live
 F1 = {"label": "20261208-035137F", "type": "full", "archive": {"start": "000000010000000000000002"},
       "lsn": {"start": "0/2000028", "stop": "0/2000100"},
       "timestamp": {"start": T1.timestamp() - 9, "stop": T1.timestamp() - 8}}
@@ -508,7 +508,7 @@ def plant_repo(cfg, segments, history_2=True, record=True):
             (folder / name[:16]).mkdir(parents=True, exist_ok=True)
             (folder / name[:16] / ("%s-%s.zst" % (name, "0" * 40))).write_text("wal")
     if history_2:
-        (folder / "00000002.history").write_text("1\t0/3016668\tbefore 2026-12-08 09:51:43.41564+00\n\n")
+        (folder / "00000002.history").write_text("1\t0/3016668\tbefore 2026-12-01 09:51:43.41564+00\n\n")
     if record:
         (Path(cfg["repo_dir"]) / "credinet-timelines.json").write_text(json.dumps(
             {"timelines": [{"timeline": 2, "parent": 1, "live_from": SWAP_1.timestamp()}]}))
@@ -571,13 +571,13 @@ def test_latest_over_a_hole_in_the_archive_is_refused_before_any_change(cfg, rep
 
 def test_the_recovery_end_is_checked_on_the_side_server(cfg, monkeypatch):
     answers = {"psql": "000000030000000000000003",
-               "cat": "1\t0/3016668\tbefore 2026-12-08 09:51:43.41564+00\n\n2\t0/3016810\tbefore 2026-12-08 09:52:04+00\n"}
+               "cat": "1\t0/3016668\tbefore 2026-12-01 09:51:43.41564+00\n\n2\t0/3016810\tbefore 2026-12-01 09:52:04+00\n"}
     monkeypatch.setattr(cmd, "psql", lambda *_a, **_kw: answers["psql"])
     monkeypatch.setattr(cmd, "docker", lambda *args, **_kw: Proc(0, answers["cat"].encode()))
     plan = {"timeline": 1, "epoch": T.timestamp(), "newest": None}
     with pytest.raises(job.JobError, match="ended on timeline 2.*not on timeline 1.*Nothing was swapped"):
         cmd.check_recovery_end(cfg, "side", plan, "credinet", "credinet")
-    answers["cat"] = "1\t0/30167B8\tbefore 2026-12-08 09:51:47.538043+00\n"
+    answers["cat"] = "1\t0/30167B8\tbefore 2026-12-01 09:51:47.538043+00\n"
     tli, bound = cmd.check_recovery_end(cfg, "side", plan, "credinet", "credinet")
     assert tli == 3 and bound == pytest.approx(T.timestamp() + 0.538043)
     # A history file that is no history (its text is never repeated in the error).
@@ -753,3 +753,35 @@ def test_a_recorded_stop_is_held_between_the_run_start_and_now(cfg, monkeypatch)
     cmd.record_made_backup(cfg, before, "full", began)
     entry = cmd.read_made_record(cfg)[0]
     assert int(began) <= entry["stop"] <= time.time()
+
+
+def test_the_info_snapshot_never_reads_through_a_link(cfg, tmp_path):
+    """backup.info.copy made a link to a host file (or /dev/zero) by the database container:
+    the offsite copy stops, nothing is read through it."""
+    info_dir = Path(cfg["repo_dir"]) / "backup" / "credinet"
+    info_dir.mkdir(parents=True)
+    (info_dir / "backup.info").write_text("[backrest]\n")
+    secret = tmp_path / "rclone.conf"
+    secret.write_text("token = FAKE-drive-token\n")
+    os.symlink(secret, info_dir / "backup.info.copy")
+    with pytest.raises(OSError), cmd.info_snapshot(cfg) as snapshot:
+        raise AssertionError("snapshot %s taken through a link" % snapshot)
+    assert not any("FAKE-drive-token" in p.read_text() for p in Path(cfg["state_dir"]).rglob("*") if p.is_file())
+
+
+def test_latest_refuses_when_the_running_timeline_cannot_be_read(cfg, monkeypatch):
+    seen = live_restore(cfg, monkeypatch)
+    monkeypatch.setattr(cmd, "live_timeline", lambda *_a: None)
+    with pytest.raises(job.JobError, match="timeline cannot be read.*Nothing was changed"):
+        cmd.cmd_restore(cfg, restore_args("latest"))
+    assert seen == []  # nothing stopped
+
+
+def test_latest_stops_when_the_database_switched_timeline_under_it(cfg, monkeypatch):
+    seen = live_restore(cfg, monkeypatch)
+    monkeypatch.setattr(cmd, "psql", lambda *_a, **_kw: "000000020000000000000005|0/5000000")  # planned 1
+    started = []
+    monkeypatch.setattr(cmd, "start_stack", lambda _cfg, cid, running: started.append(cid))
+    with pytest.raises(job.JobError, match="now writes timeline 2, not 1"):
+        cmd.cmd_restore(cfg, restore_args("latest"))
+    assert ("stop", "-t", "60", "backend1") in seen and started == ["db1"]  # the app runs again

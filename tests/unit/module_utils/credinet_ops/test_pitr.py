@@ -643,11 +643,22 @@ def test_recovery_end_checks_the_review_found_missing():
     assert pitr.recovery_end_error(end, 2, None, None, min_end=0x4FFFFFF) is None
 
 
-def test_a_record_earlier_than_its_own_fork_is_taken_as_missing():
-    # Clock set back at the swap (or a rewritten file): live_from before the fork's first unreplayed commit.
-    with pytest.raises(pitr.PlanError, match="timeline 2"):
+def test_a_record_that_contradicts_the_history_refuses():
+    # Clock set back at the swap, or a rewritten file: live_from before the fork's first unreplayed commit.
+    with pytest.raises(pitr.PlanError, match="record of timeline 2 .*contradicts"):
         pitr.timeline_at(T, {2: []}, {2: T1 + 1.4}, {2: T1}, 1)
-    assert pitr.timeline_at(T, {2: []}, {2: T1 + 1.4}, {2: T + 5}, 1) == 1
+    # A history file rewritten in the container (its stop reason moved to the future) cannot make
+    # root's record count as missing and the parent be followed silently.
+    with pytest.raises(pitr.PlanError, match="contradicts"):
+        pitr.timeline_at(SWAP_1 + 30, {2: []}, {2: SWAP_1 + 10 ** 6}, {2: SWAP_1}, 1)
+    # Later than a fork from it (timeline 3 forked from 2 at a commit of 2 made before 2's record says).
+    history_3 = [(2, 0x5000000, "before x")]
+    with pytest.raises(pitr.PlanError, match="record of timeline 2"):
+        pitr.timeline_at(SWAP_1 + 30, {2: [], 3: history_3}, {2: T1 + 1.4, 3: SWAP_1 - 5}, {2: SWAP_1, 3: SWAP_1 + 60}, 1)
+    # In the future.
+    with pytest.raises(pitr.PlanError, match="contradicts"):
+        pitr.timeline_at(T, {2: []}, {}, {2: SWAP_1}, 1, now=SWAP_1 - 1)
+    assert pitr.timeline_at(T, {2: []}, {2: T1 + 1.4}, {2: T + 5}, 1, now=T + 10) == 1
 
 
 def test_made_stops_without_fallback_leaves_unknown_stops_out():
