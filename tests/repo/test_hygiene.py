@@ -117,3 +117,19 @@ def test_shared_code_has_one_import_path():
     assert not [str(p.relative_to(ROOT)) for p in python if re.search(r"sys\.path\.(insert|append)|sys\.path\s*[+=]", text_of(p))]
     names = [p.name for p in ROOT.glob("module_utils/**/*.py") if p.name != "__init__.py"]
     assert len(names) == len(set(names)), "two modules of the same name"
+
+
+def ignored(path):
+    return subprocess.run(["git", "check-ignore", "--no-index", "-q", path], cwd=ROOT).returncode == 0
+
+
+def test_a_database_dump_cannot_be_added_to_git():
+    """The legacy MySQL dump (customer data) and any pg_dump or backup set are ignored wherever
+    they are put; only the fixtures' own SQL files are tracked."""
+    for path in ("credicuenta202512190600.sql", "docs/credicuenta202512190600.sql", "credicuenta.sql.gz",
+                 "roles/backup/files/credinet_db_20261129T020000-0600.dump.zst", "legacy/x.dump", "old.mysql",
+                 "harness/fixture-app/db/init/credicuenta.sql"):
+        assert ignored(path), "%s could be committed" % path
+    tracked_sql = [str(p.relative_to(ROOT)) for p in tracked_files() if re.search(r"\.(sql|dump|mysql)(\.|$)", p.name)]
+    assert tracked_sql and not [p for p in tracked_sql if ignored(p)], tracked_sql
+    assert sorted(tracked_sql) == ["harness/fixture-app/db/init/01-schema.sql", "molecule/dr/edge-cases.sql"]
