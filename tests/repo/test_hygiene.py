@@ -133,3 +133,33 @@ def test_a_database_dump_cannot_be_added_to_git():
     tracked_sql = [str(p.relative_to(ROOT)) for p in tracked_files() if re.search(r"\.(sql|dump|mysql)(\.|$)", p.name)]
     assert tracked_sql and not [p for p in tracked_sql if ignored(p)], tracked_sql
     assert sorted(tracked_sql) == ["harness/fixture-app/db/init/01-schema.sql", "molecule/dr/edge-cases.sql"]
+
+
+ENTRY_HEADING = re.compile(r"^#+ Entry point `([a-z_]+)`", re.M)
+ROLE_ENTRY = re.compile(r"role `?([a-z]+)`?(?:'s)?,? entry point `([a-z_]+)`", re.I)
+
+
+def test_documented_entry_points_exist():
+    """A role README's "Entry point `x`" heading, and "role r, entry point `x`" anywhere in the
+    docs, name a tasks file that exists (an entry point that was removed must leave the docs)."""
+    missing = []
+    for readme in ROOT.glob("roles/*/README.md"):
+        role = readme.parent.name
+        missing += ["%s: %s" % (readme.relative_to(ROOT), e) for e in ENTRY_HEADING.findall(readme.read_text())
+                    if not (readme.parent / "tasks" / (e + ".yml")).exists()]
+    for doc in [*ROOT.glob("roles/*/README.md"), ROOT / "README.md", *ROOT.glob("docs/**/*.md")]:
+        for role, entry in ROLE_ENTRY.findall(doc.read_text()):
+            if not (ROOT / "roles" / role.lower() / "tasks" / (entry + ".yml")).exists():
+                missing.append("%s: role %s, entry point %s" % (doc.relative_to(ROOT), role, entry))
+    assert missing == []
+
+
+def test_benchmark_figures_are_stated_once_in_benchmarks():
+    """A sentence that points to docs/BENCHMARKS.md gives no figure of its own: they drift."""
+    figure = re.compile(r"\b[0-9]+(?:\.[0-9]+)? ?(?:s|ms|min|seconds|minutes)\b")
+    stale = [
+        "%s:%d" % (doc.relative_to(ROOT), n) for doc in [ROOT / "README.md", *ROOT.glob("roles/*/README.md"),
+                                                         *ROOT.glob("docs/es/*.md")]
+        for n, line in enumerate(doc.read_text().splitlines(), 1) if "BENCHMARKS.md" in line and figure.search(line)
+    ]
+    assert stale == []
