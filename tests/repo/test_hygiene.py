@@ -163,3 +163,18 @@ def test_benchmark_figures_are_stated_once_in_benchmarks():
         for n, line in enumerate(doc.read_text().splitlines(), 1) if "BENCHMARKS.md" in line and figure.search(line)
     ]
     assert stale == []
+
+
+def test_the_takeover_page_says_what_replaces_each_old_command():
+    """The operators' habits (the app repository's scripts and their flags) each have a row."""
+    table = (ROOT / "docs/es/adopcion.md").read_text()
+    for old in ("scripts/backup-db.sh", "scripts/deploy.sh`", "deploy.sh --backup", "deploy.sh --rollback",
+                "deploy.sh --help", "scripts/test-notifications.sh", "safe-docker.sh"):
+        assert "| `" + old.split("`")[0] in table or old in table, old
+
+
+def test_a_spanish_page_gives_the_release_flow():
+    page = (ROOT / "docs/es/flujo-de-versiones.md").read_text()
+    for step in ("feature/", "develop", "git push origin main", "playbooks/deploy.yml", "--check", "rollback.yml"):
+        assert step in page, step
+    assert "docs/es/flujo-de-versiones.md" in (ROOT / "README.md").read_text()
