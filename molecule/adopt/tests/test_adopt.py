@@ -141,8 +141,25 @@ def test_a_different_database_password_is_refused(host, hostname, playbook, scen
 def test_dev_feature_branch_and_local_edits_survive(host, dev_only):
     assert host.check_output("runuser -u jair -- git -C %s symbolic-ref HEAD" % APP) == before(host, "branch").strip()
     assert host.check_output("runuser -u jair -- git -C %s rev-parse HEAD" % APP) == before(host, "head").strip()
-    assert host.check_output("runuser -u jair -- git -C %s status --porcelain" % APP).strip() == before(host, "status").strip()
+    # The same status, less the untracked .env that is now excluded (see the next test).
+    untracked_env = "?? .env"
+    assert untracked_env in before(host, "status").splitlines(), "the branch's .gitignore lists no .env"
+    status = host.check_output("runuser -u jair -- git -C %s status --porcelain" % APP).strip()
+    assert status == "\n".join(line for line in before(host, "status").strip().splitlines() if line != untracked_env)
     assert host.check_output("runuser -u jair -- sha256sum %s/frontend/index.html" % APP) == before(host, "edited").strip()
+
+
+def test_the_env_cannot_be_committed_on_dev(host, dev_only):
+    """A `git add .` on dev must never commit the secrets in .env: the checkout's own exclude file
+    lists it (never a tracked file: the .gitignore stays as the developer has it)."""
+    jair = "runuser -u jair -- git -C %s " % APP
+    assert "/.env" in host.file(APP + "/.git/info/exclude").content_string.splitlines()
+    assert host.run(jair + "check-ignore -q .env").rc == 0
+    assert host.run(jair + "diff --quiet HEAD -- .gitignore").rc == 0
+
+
+def test_prod_excludes_nothing_its_repository_already_ignores(host, prod_only):
+    assert "/.env" not in host.file(APP + "/.git/info/exclude").content_string.splitlines()
 
 
 def test_dev_accepts_a_developers_branch_but_never_deploys_over_local_edits(host, hostname, playbook, scenario_dir,
