@@ -149,6 +149,24 @@ def test_dev_feature_branch_and_local_edits_survive(host, dev_only):
     assert host.check_output("runuser -u jair -- sha256sum %s/frontend/index.html" % APP) == before(host, "edited").strip()
 
 
+def test_a_stopped_dev_stack_converges_without_its_first_backup(host, hostname, playbook, scenario_dir, dev_only):
+    """Developers stop their stack: no running database to lose, so the converge goes on without
+    the takeover backup (it follows when the stack runs again), never failing halfway for it, and
+    the stack stays stopped."""
+    compose = "cd %s && runuser -u jair -- docker compose " % APP
+    host.check_output(compose + "stop")
+    host.check_output("mv /var/backups/credinet /root/backups-aside && install -d -m 0700 /var/backups/credinet")
+    try:
+        result = playbook(scenario_dir / "converge.yml", hostname)
+        assert result.rc == 0, result.output[-3000:]
+        assert host.check_output("find /var/backups/credinet -maxdepth 1 -name 'credinet_*'") == "", \
+            "no backup of a stopped database"
+        assert host.check_output(compose + "ps -q") == "", "a stopped dev stack stays stopped"
+    finally:
+        host.check_output("rm -rf /var/backups/credinet && mv /root/backups-aside /var/backups/credinet")
+        host.check_output(compose + "start")
+
+
 def test_the_env_cannot_be_committed_on_dev(host, dev_only):
     """A `git add .` on dev must never commit the secrets in .env: the checkout's own exclude file
     lists it (never a tracked file: the .gitignore stays as the developer has it)."""
