@@ -133,8 +133,13 @@ def test_role_app_never_leaves_the_archiving_override_out(host, playbook, scenar
     host.check_output("mv %s /root/override-aside" % OVERRIDE)
     try:
         result = playbook(scenario_dir / "app-only.yml", "prod")
+        # In check mode (a first site.yml --check --diff, before role pitr ever wrote it) it is
+        # said, not refused: the real run writes it before role app.
+        checked = playbook(scenario_dir / "app-only.yml", "prod", "--check")
     finally:
         host.check_output("mv /root/override-aside %s" % OVERRIDE)
+    assert checked.rc == 0, checked.output[-3000:]
+    assert "not on pitr-prod yet" in checked.flat
     assert result.rc != 0
     assert "credinet.pitr.yml (listed in credinet_compose_extra_files) is not on" in result.flat, result.output[-3000:]
     assert "Nothing was changed." in result.flat

@@ -722,8 +722,7 @@ def test_window_history_keeps_the_oldest_reach_and_a_drill_due_date(cfg):
     assert first == {"promised": 14 * 86400, "history_start": 1000, "drill_due": 5000 + 8 * 86400}
     # Retention moved the window start on: the history keeps the oldest reach.
     assert cmd.window_history(cfg, 3000, 9000)["history_start"] == 1000
-    cmd.write_state(cfg, "pitr-drill.json", {"last_success": 8000})
-    assert cmd.window_history(cfg, 3000, 9000)["drill_due"] == 8000 + 8 * 86400
+    assert cmd.window_history(cfg, 3000, 9000, drill_success=8000)["drill_due"] == 8000 + 8 * 86400
 
 
 def test_the_guard_takes_exact_stops_from_backup_info_for_entries_recorded_without(cfg, monkeypatch, tmp_path):
@@ -785,3 +784,19 @@ def test_latest_stops_when_the_database_switched_timeline_under_it(cfg, monkeypa
     with pytest.raises(job.JobError, match="now writes timeline 2, not 1"):
         cmd.cmd_restore(cfg, restore_args("latest"))
     assert ("stop", "-t", "60", "backend1") in seen and started == ["db1"]  # the app runs again
+
+
+def test_latest_of_another_timeline_than_the_running_one_takes_no_live_position(cfg, monkeypatch):
+    """The operator asks for the end of timeline 2 while the database writes timeline 1: the live
+    WAL position says nothing about timeline 2 and is not compared."""
+    live_restore(cfg, monkeypatch)
+    asked = []
+    monkeypatch.setattr(cmd, "exec_pgbackrest", lambda *_a, **_kw: Proc(0))
+    monkeypatch.setattr(cmd, "restore_side", lambda _cfg, _t, _repo, _purpose, _live, timeline, min_end:
+                        asked.append((timeline, min_end)) or (_ for _ in ()).throw(job.JobError("stop here")))
+    monkeypatch.setattr(cmd, "start_stack", lambda *_a: None)
+    with pytest.raises(job.JobError, match="stop here"):
+        cmd.cmd_restore(cfg, restore_args("latest", timeline=2))
+    with pytest.raises(job.JobError, match="stop here"):
+        cmd.cmd_restore(cfg, restore_args("latest"))
+    assert asked == [(2, None), (1, 0x5000000)]
