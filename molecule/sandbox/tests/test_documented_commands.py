@@ -39,6 +39,8 @@ ELSEWHERE_VARIANTS = {
     # Point-in-time restores need role pitr (off in the sandbox inventory); scenario pitr runs them.
     "restore_target_time": "molecule/pitr test_restore_to_a_time_undoes_a_mistaken_delete and "
                            "test_a_crash_under_inserts_is_rebuilt_within_a_minute",
+    # A developer's branch exists only in scenario adopt's copy of the app repository (it pushes one).
+    "app_ref=feature/": "molecule/adopt test_dev_accepts_a_developers_branch_but_never_deploys_over_local_edits",
 }
 # The strategy ansible.cfg gives operators; Molecule's generated config says Mitogen's.
 OPERATORS = {"ANSIBLE_STRATEGY": "linear"}
